@@ -1,0 +1,129 @@
+/**
+ * buildApp(config) -> a ready Fastify instance that never listens (fastify Testing.md):
+ * `main` listens, tests inject. openServices wires the domain to the store.
+ */
+import cookie from '@fastify/cookie';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { Config } from './config/load.ts';
+import { AppError } from './errors/app-error.ts';
+import { installErrorHandling } from './errors/http.ts';
+import authPlugin from './http/plugins/auth.ts';
+import { registerCors } from './http/plugins/cors.ts';
+import { registerDocs } from './http/plugins/docs.ts';
+import { authRoutes } from './http/routes/auth.ts';
+import { opsRoutes } from './http/routes/ops.ts';
+import { personRoutes } from './http/routes/persons.ts';
+import { seedRoutes } from './http/routes/seeds.ts';
+import { KeyService } from './keys/service.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
+import type { Services } from './services.ts';
+import { RevocationList } from './sessions/revocation.ts';
+import { SessionService } from './sessions/service.ts';
+import { migrate, openDb } from './storage/db.ts';
+import { seedDemo } from './users/demo.ts';
+import { UserService } from './users/service.ts';
+
+export const VERSION = '0.1.0';
+
+/** Opens the database, applies migrations, loads keys and revocations, seeds demo data if asked. */
+export async function openServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  const store = openDb(config.databaseUrl);
+  try {
+    await migrate(store.db);
+    const keys = await KeyService.open(store.db, config.jwt.alg, config.jwt.secret, clock);
+    const revocations = new RevocationList(store.db, clock);
+    await revocations.start(config.revocationPollMs);
+    const sessions = new SessionService(store.db, config, keys, revocations, clock);
+    const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId));
+    if (config.demo) await seedDemo(users);
+    return { config, clock, store, keys, revocations, users, sessions };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  services.revocations.stop();
+  await services.store.close();
+}
+
+/**
+ * What never reaches a log line (OWASP Logging Cheat Sheet): credentials in headers,
+ * cookies and any body or object field that could carry a password or token.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.access_token',
+  '*.refresh_token',
+  '*.csrf_token',
+  '*.token',
+  '*.secret',
+];
+
+export interface BuildOptions {
+  readonly clock?: Clock;
+  /** where logs go (tests capture them); stdout when absent */
+  readonly logStream?: DestinationStream;
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const services = await openServices(config, options.clock ?? systemClock);
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
+    bodyLimit: config.bodyLimit,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    return503OnClosing: true,
+    // Malformed HTTP (bad header bytes, bad request line) still answers in the one shape.
+    clientErrorHandler: (_err, socket) => {
+      const body = JSON.stringify({ code: 'bad_request', message: 'Malformed HTTP request' });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('services', services);
+  app.addHook('onClose', async () => closeServices(services));
+  installErrorHandling(app);
+
+  // JSON bodies: an empty body is "no body" (logout may be posted bare); the default
+  // parser keeps its prototype-poisoning protection.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
+    const body = raw.toString();
+    if (body.trim() === '') return done(null, undefined);
+    return parseJson(request, body, (err, value) => done(err ? new AppError('invalid_json', undefined, { cause: err }) : null, value));
+  });
+
+  await app.register(cookie);
+  await registerCors(app, config.corsOrigins);
+  await app.register(authPlugin, { sessions: services.sessions });
+  await registerDocs(app, VERSION);
+
+  await app.register(opsRoutes(services));
+  await app.register(authRoutes(services));
+  await app.register(seedRoutes(services));
+  await app.register(personRoutes(services));
+  await app.ready();
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+}

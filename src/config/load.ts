@@ -1,0 +1,102 @@
+import { ConfigError } from './errors.ts';
+import { SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly corsOrigins: readonly string[];
+  readonly jwt: {
+    readonly alg: JwtAlg;
+    readonly secret: string | null;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly leewaySec: number;
+    readonly accessTtlSec: number;
+  };
+  readonly refreshTtlSec: number;
+  readonly cookie: { readonly secure: boolean; readonly sameSite: SameSite };
+  readonly demo: boolean;
+  readonly logLevel: LogLevel;
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly bodyLimit: number;
+  readonly revocationPollMs: number;
+}
+
+/** DATABASE_URL -> --database-url */
+export const flagName = (name: SettingName): string => name.toLowerCase().replaceAll('_', '-');
+
+/** The parseArgs option table for every setting's flag, for commands that take them. */
+export function configFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
+  return Object.fromEntries((Object.keys(SETTINGS) as SettingName[]).map((n) => [flagName(n), { type: SETTINGS[n].flagKind }]));
+}
+
+export type FlagValues = Readonly<Record<string, string | boolean | undefined>>;
+
+/**
+ * Reads every setting from CLI flags (parsed with configFlagOptions), then the environment, then the default; validates
+ * each and the combinations; returns a deep-frozen Config or throws ConfigError naming
+ * the variable. Misuse fails here, before listen() (STYLE.md §4.6).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValues = {}): Config {
+  const raw = (name: SettingName): string | undefined => {
+    const flag = flags[flagName(name)];
+    const v = flag === undefined ? env[name] : String(flag);
+    return v === undefined || v === '' ? (SETTINGS[name] as Setting<unknown>).default : v;
+  };
+  const get = <K extends SettingName>(name: K): SettingValue<K> => {
+    const text = raw(name);
+    if (text === undefined) throw new ConfigError(name, 'is required');
+    const value = SETTINGS[name].parse(text) as SettingValue<K> | { invalid: string };
+    if (typeof value === 'object' && value !== null && 'invalid' in value) throw new ConfigError(name, value.invalid);
+    return value;
+  };
+  const optional = <K extends SettingName>(name: K): SettingValue<K> | null => (raw(name) === undefined ? null : get(name));
+
+  const alg = get('JWT_ALG');
+  const secret = optional('JWT_SECRET');
+  if (alg === 'HS256') {
+    // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
+    if (secret === null) throw new ConfigError('JWT_SECRET', 'is required when JWT_ALG=HS256');
+    if (Buffer.byteLength(secret, 'utf8') < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes for HS256');
+  }
+  const accessMs = get('ACCESS_TTL');
+  const refreshMs = get('REFRESH_TTL');
+  if (refreshMs <= accessMs) throw new ConfigError('REFRESH_TTL', 'must be longer than ACCESS_TTL');
+  const secure = get('COOKIE_SECURE');
+  const sameSite = get('COOKIE_SAMESITE');
+  if (sameSite === 'none' && !secure) {
+    throw new ConfigError('COOKIE_SAMESITE', 'none requires COOKIE_SECURE=true (browsers drop such cookies)');
+  }
+
+  const config: Config = {
+    host: get('HOST'),
+    port: get('PORT'),
+    databaseUrl: get('DATABASE_URL'),
+    corsOrigins: get('CORS_ORIGINS'),
+    jwt: {
+      alg,
+      secret: alg === 'HS256' ? secret : null,
+      issuer: get('JWT_ISSUER'),
+      audience: get('JWT_AUDIENCE'),
+      leewaySec: Math.floor(get('JWT_LEEWAY') / 1000),
+      accessTtlSec: Math.floor(accessMs / 1000),
+    },
+    refreshTtlSec: Math.floor(refreshMs / 1000),
+    cookie: { secure, sameSite },
+    demo: get('DEMO'),
+    logLevel: get('LOG_LEVEL'),
+    argon2: { memoryCost: get('ARGON2_MEMORY'), timeCost: get('ARGON2_ITERATIONS'), parallelism: get('ARGON2_PARALLELISM') },
+    bodyLimit: get('BODY_LIMIT'),
+    revocationPollMs: get('REVOCATION_POLL'),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

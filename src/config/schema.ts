@@ -1,0 +1,117 @@
+/**
+ * Every setting Bastion reads: its environment variable, its CLI flag (the variable in
+ * kebab case: DATABASE_URL -> --database-url), its default and what it allows.
+ * This table is the documentation: README's configuration section mirrors it.
+ */
+import { parseDurationMs } from './duration.ts';
+
+export const JWT_ALGS = ['EdDSA', 'ES256', 'RS256', 'HS256'] as const;
+export type JwtAlg = (typeof JWT_ALGS)[number];
+export const SAME_SITE = ['lax', 'strict', 'none'] as const;
+export type SameSite = (typeof SAME_SITE)[number];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A parser returns the value, or a string saying what is allowed. */
+type Parse<T> = (raw: string) => T | { invalid: string };
+
+export interface Setting<T> {
+  readonly doc: string;
+  readonly default?: string;
+  /** boolean settings are also plain CLI switches: `--demo` */
+  readonly flagKind: 'string' | 'boolean';
+  readonly parse: Parse<T>;
+}
+
+const oneOf =
+  <const V extends readonly string[]>(values: V, caseInsensitive = false): Parse<V[number]> =>
+  (raw) => {
+    const found = values.find((v) => (caseInsensitive ? v.toLowerCase() === raw.toLowerCase() : v === raw));
+    return found ?? { invalid: `must be one of ${values.join(', ')} (got "${raw}")` };
+  };
+
+const integer =
+  (min: number, max: number): Parse<number> =>
+  (raw) => {
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+    return Number.isSafeInteger(n) && n >= min && n <= max
+      ? n
+      : { invalid: `must be a whole number from ${min} to ${max} (got "${raw}")` };
+  };
+
+/** Durations resolve to milliseconds. */
+const duration =
+  (minMs: number, maxMs: number): Parse<number> =>
+  (raw) => {
+    const ms = parseDurationMs(raw);
+    return ms !== null && ms >= minMs && ms <= maxMs
+      ? ms
+      : { invalid: `must be a duration like 20s, 15m, 14d between ${minMs / 1000}s and ${maxMs / 1000}s (got "${raw}")` };
+  };
+
+const bool: Parse<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return { invalid: `must be true or false (got "${raw}")` };
+};
+
+const nonEmpty =
+  (max = 512): Parse<string> =>
+  (raw) =>
+    raw.trim() !== '' && raw.length <= max ? raw.trim() : { invalid: `must be non-empty text of at most ${max} characters` };
+
+const databaseUrl: Parse<string> = (raw) => {
+  if (/^sqlite:.+/.test(raw)) return raw;
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    return { invalid: 'postgres:// is not supported by this version yet; use sqlite:<path>' };
+  }
+  return { invalid: `must be sqlite:<path> (got "${raw.replace(/\/\/[^@]*@/, '//***@')}")` };
+};
+
+/** Exact origins only: a wildcard cannot be combined with credentials (Fetch standard, CORS protocol). */
+const origins: Parse<readonly string[]> = (raw) => {
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const origin of list) {
+    if (origin === 'null') continue; // only ever allowed when listed literally
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      return { invalid: `must be a comma list of exact origins like https://app.example.com (got "${origin}")` };
+    }
+  }
+  return list;
+};
+
+export const SETTINGS = {
+  HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
+  PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
+  DATABASE_URL: { doc: 'sqlite:<path>', default: 'sqlite:./data/bastion.db', flagKind: 'string', parse: databaseUrl },
+  CORS_ORIGINS: { doc: 'Comma list of origins allowed to call the API with credentials', default: '', flagKind: 'string', parse: origins },
+  JWT_ALG: { doc: 'Access-token signature algorithm', default: 'EdDSA', flagKind: 'string', parse: oneOf(JWT_ALGS) },
+  JWT_SECRET: { doc: 'Shared secret for HS256, at least 32 bytes', flagKind: 'string', parse: nonEmpty(4096) },
+  JWT_ISSUER: { doc: 'iss claim of issued tokens, checked on verify', default: 'bastion', flagKind: 'string', parse: nonEmpty(255) },
+  JWT_AUDIENCE: { doc: 'aud claim of issued tokens, checked on verify', default: 'bastion', flagKind: 'string', parse: nonEmpty(255) },
+  JWT_LEEWAY: { doc: 'Clock skew tolerated on exp/nbf', default: '5s', flagKind: 'string', parse: duration(0, 300_000) },
+  ACCESS_TTL: { doc: 'Access-token lifetime', default: '15m', flagKind: 'string', parse: duration(1000, 86_400_000) },
+  REFRESH_TTL: { doc: 'Refresh-token lifetime', default: '14d', flagKind: 'string', parse: duration(60_000, 365 * 86_400_000) },
+  COOKIE_SECURE: { doc: 'Secure attribute on cookies', default: 'true', flagKind: 'string', parse: bool },
+  COOKIE_SAMESITE: { doc: 'SameSite attribute on cookies', default: 'lax', flagKind: 'string', parse: oneOf(SAME_SITE, true) },
+  DEMO: { doc: 'Seed demo accounts (kyle/p1, sherpa/everest, admin@example.com/password)', default: 'false', flagKind: 'boolean', parse: bool },
+  LOG_LEVEL: { doc: 'pino log level', default: 'info', flagKind: 'string', parse: oneOf(LOG_LEVELS) },
+  ARGON2_MEMORY: { doc: 'argon2id memory cost in KiB (OWASP: 19456)', default: '19456', flagKind: 'string', parse: integer(64, 4_194_304) },
+  ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
+  ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
+  BODY_LIMIT: { doc: 'Largest request body in bytes', default: '65536', flagKind: 'string', parse: integer(1024, 10_485_760) },
+  REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database', default: '1s', flagKind: 'string', parse: duration(100, 60_000) },
+} as const satisfies Record<string, Setting<unknown>>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type SettingValue<K extends SettingName> = Exclude<ReturnType<(typeof SETTINGS)[K]['parse']>, { invalid: string }>;

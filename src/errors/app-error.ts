@@ -1,0 +1,25 @@
+import { ERRORS, type ErrorCode } from './codes.ts';
+
+/**
+ * The only error domain code throws. `message` is public; `cause` is private and only
+ * logged (STYLE.md §4.5), so parser text and secrets never reach a response.
+ */
+export class AppError extends Error {
+  readonly details: unknown;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].message,
+    options: { cause?: unknown; details?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+export const isAppError = (err: unknown): err is AppError => err instanceof AppError;

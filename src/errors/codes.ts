@@ -1,0 +1,36 @@
+/**
+ * The whole error taxonomy: every code Bastion answers with, its HTTP status and its
+ * default human message. Clients branch on `code`; `message` is for people.
+ * Statuses live here and only here (STYLE.md §4.2).
+ */
+export const ERRORS = {
+  bad_request: { status: 400, message: 'Bad request' },
+  validation_failed: { status: 400, message: 'The request is not valid' },
+  invalid_json: { status: 400, message: 'The request body is not valid JSON' },
+  weak_password: { status: 400, message: 'The password does not meet the password policy' },
+  missing_token: { status: 401, message: 'Missing Authorization Header' },
+  invalid_token: { status: 401, message: 'The access token is invalid' },
+  token_expired: { status: 401, message: 'The access token has expired' },
+  token_revoked: { status: 401, message: 'The access token has been revoked' },
+  invalid_credentials: { status: 401, message: 'Invalid credentials' },
+  invalid_refresh_token: { status: 401, message: 'The refresh token is invalid or expired' },
+  refresh_token_reused: { status: 401, message: 'The refresh token was already used; the session has been revoked' },
+  forbidden: { status: 403, message: 'You do not have the role this action needs' },
+  csrf_failed: { status: 403, message: 'Missing or wrong X-CSRF-Token header' },
+  account_disabled: { status: 403, message: 'This account is disabled' },
+  origin_not_allowed: { status: 403, message: 'This origin is not allowed' },
+  not_found: { status: 404, message: 'Not found' },
+  user_not_found: { status: 404, message: 'No such user' },
+  method_not_allowed: { status: 405, message: 'Method not allowed' },
+  username_taken: { status: 409, message: 'That username is taken' },
+  email_taken: { status: 409, message: 'That email is already registered' },
+  payload_too_large: { status: 413, message: 'The request body is too large' },
+  unsupported_media_type: { status: 415, message: 'Unsupported content type; send application/json' },
+  too_many_requests: { status: 429, message: 'Too many requests; slow down' },
+  internal: { status: 500, message: 'Unexpected failure' },
+  not_ready: { status: 503, message: 'The database is not reachable' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];

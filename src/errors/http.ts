@@ -1,0 +1,137 @@
+/**
+ * The one place that turns errors into HTTP: AppError, Fastify's own errors (validation,
+ * body parsing, limits) and anything unexpected all leave as `{code, message[, details]}`.
+ * Unknown errors are logged with their stack and answered with a generic 500.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay from 'find-my-way';
+import { AppError } from './app-error.ts';
+import { ERRORS, type ErrorCode } from './codes.ts';
+
+/** Fastify's error codes for malformed requests, and what each means to a client. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_BAD_URL: 'bad_request',
+  FST_ERR_VALIDATION: 'validation_failed',
+};
+
+/** RFC 6750 §3: token failures name the error in the challenge. */
+const CHALLENGE_ERROR: Partial<Record<ErrorCode, string>> = {
+  invalid_token: 'invalid_token',
+  token_expired: 'invalid_token',
+  token_revoked: 'invalid_token',
+  forbidden: 'insufficient_scope',
+};
+
+export const REALM = 'bastion';
+
+interface AjvIssue {
+  keyword?: string;
+  instancePath?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Our own words for each schema failure: library text never reaches a response. */
+function describeValidation(issue: AjvIssue, context: string): { path: string; message: string } {
+  const p = issue.params ?? {};
+  const where = `${context}${issue.instancePath ?? ''}`;
+  switch (issue.keyword) {
+    case 'required':
+      return { path: `${where}/${String(p['missingProperty'])}`, message: 'is required' };
+    case 'additionalProperties':
+      return { path: `${where}/${String(p['additionalProperty'])}`, message: 'is not allowed' };
+    case 'type':
+      return { path: where, message: `must be ${String(p['type'])}` };
+    case 'minLength':
+      return { path: where, message: `must be at least ${String(p['limit'])} characters` };
+    case 'maxLength':
+      return { path: where, message: `must be at most ${String(p['limit'])} characters` };
+    case 'format':
+      return { path: where, message: `must be a valid ${String(p['format'])}` };
+    case 'pattern':
+      return { path: where, message: 'contains characters that are not allowed' };
+    case 'const':
+    case 'enum':
+      return { path: where, message: 'is not one of the allowed values' };
+    default:
+      return { path: where, message: 'is not valid' };
+  }
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as Partial<FastifyError> & { validation?: unknown[]; statusCode?: number };
+  if (Array.isArray(e.validation)) {
+    const details = e.validation.map((v) => describeValidation(v as AjvIssue, e.validationContext ?? 'body'));
+    const first = details[0];
+    return new AppError('validation_failed', first ? `${first.path} ${first.message}` : undefined, { details, cause: err });
+  }
+  const mapped = e.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped) return new AppError(mapped, undefined, { cause: err });
+  if (err instanceof SyntaxError && e.statusCode === 400) return new AppError('invalid_json', undefined, { cause: err });
+  if (e.statusCode === 429) return new AppError('too_many_requests', undefined, { cause: err });
+  if (e.statusCode === 404) return new AppError('not_found', undefined, { cause: err });
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AppError('bad_request', undefined, { cause: err });
+  }
+  return new AppError('internal', undefined, { cause: err });
+}
+
+export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+  const { status } = ERRORS[error.code];
+  if (status === 401 || CHALLENGE_ERROR[error.code]) {
+    const code = CHALLENGE_ERROR[error.code];
+    reply.header(
+      'www-authenticate',
+      code ? `Bearer realm="${REALM}", error="${code}", error_description="${error.message}"` : `Bearer realm="${REALM}"`,
+    );
+  }
+  if (status >= 400 && status < 500) reply.header('cache-control', 'no-store');
+  return reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send({ code: error.code, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) });
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** Installs the error and not-found handlers; wrong-method requests get 405 with Allow. */
+export function installErrorHandling(app: FastifyInstance): void {
+  // A second router that only remembers which method+path pairs exist, to tell 404 from 405.
+  const known = FindMyWay({ ignoreTrailingSlash: true });
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method).filter((m) => (METHODS as readonly string[]).includes(m));
+    for (const m of methods) {
+      try {
+        known.on(m as (typeof METHODS)[number], route.url, () => undefined);
+      } catch {
+        // duplicates (e.g. HEAD added for GET) are fine
+      }
+    }
+  });
+
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toAppError(err);
+    if (error.status >= 500) request.log.error({ err: error.cause ?? err }, 'request failed');
+    else request.log.info({ code: error.code }, 'request refused');
+    return sendError(reply, error);
+  });
+
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    if (request.method === 'OPTIONS') {
+      // A preflight from an origin outside the allowlist: a plain answer, no CORS headers.
+      return reply.code(204).header('allow', METHODS.join(', ')).send();
+    }
+    const allow = METHODS.filter((m) => m !== request.method && known.find(m, path) !== null);
+    if (allow.length > 0) {
+      reply.header('allow', allow.join(', '));
+      return sendError(reply, new AppError('method_not_allowed', `Method ${request.method} is not allowed here`));
+    }
+    return sendError(reply, new AppError('not_found', `No route for ${request.method} ${path.slice(0, 200)}`));
+  });
+}

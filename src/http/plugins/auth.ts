@@ -1,0 +1,96 @@
+/**
+ * The guard, as a Fastify plugin usable by Bastion's routes and by routes a team adds:
+ *
+ *   app.get('/reports', { preHandler: app.requireAuth }, handler)
+ *   app.get('/admin', { preHandler: app.requireRoles('admin') }, handler)
+ *
+ * Steps (DESIGN.md §2): extract the token (Authorization "Bearer"/"JWT", or the jwt
+ * cookie) -> verify (signature, alg, iss, aud, typ, exp) -> revocation -> CSRF when the
+ * token came from a cookie and the method is unsafe -> roles.
+ */
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError } from '../../errors/app-error.ts';
+import { constantTimeEqual } from '../../lib/random.ts';
+import type { SessionService } from '../../sessions/service.ts';
+import type { AccessClaims } from '../../tokens/claims.ts';
+import { ACCESS_COOKIE } from '../cookies.ts';
+
+export type TokenSource = 'header' | 'cookie';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: a valid, unrevoked access token is required */
+    requireAuth: preHandlerAsyncHookHandler;
+    /** preHandler: requireAuth, then at least one of the roles */
+    requireRoles(...roles: string[]): preHandlerAsyncHookHandler;
+  }
+  interface FastifyRequest {
+    /** the verified claims, set by requireAuth */
+    auth: AccessClaims | null;
+    authSource: TokenSource | null;
+  }
+}
+
+/** Marks guard functions, so the OpenAPI document can show the padlock on their routes. */
+const GUARD = Symbol('bastion.guard');
+const SCHEMES = /^(Bearer|JWT)\s+(\S+)\s*$/i;
+const BARE_JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export const SECURITY_SCHEME = 'jsonWebToken';
+
+/** The header wins over the cookie: a header-borne token needs no CSRF check. */
+export function extractToken(request: FastifyRequest): { token: string; source: TokenSource } {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const match = SCHEMES.exec(header);
+    if (match) return { token: match[2]!, source: 'header' };
+    // Swagger UI users sometimes paste the bare token (seed 000: "or the token").
+    if (BARE_JWT.test(header.trim())) return { token: header.trim(), source: 'header' };
+    throw new AppError('invalid_token', 'Authorization header must be "Bearer <token>"');
+  }
+  const cookie = request.cookies[ACCESS_COOKIE];
+  if (cookie) return { token: cookie, source: 'cookie' };
+  throw new AppError('missing_token');
+}
+
+function checkCsrf(request: FastifyRequest, claims: AccessClaims): void {
+  const sent = request.headers['x-csrf-token'];
+  if (typeof sent !== 'string' || !claims.csrf || !constantTimeEqual(sent, claims.csrf)) throw new AppError('csrf_failed');
+}
+
+async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService }): Promise<void> {
+  app.decorateRequest('auth', null);
+  app.decorateRequest('authSource', null);
+
+  const requireAuth: preHandlerAsyncHookHandler = async function requireAuth(request) {
+    const { token, source } = extractToken(request);
+    const claims = await opts.sessions.verify(token);
+    if (source === 'cookie' && UNSAFE.has(request.method)) checkCsrf(request, claims);
+    request.auth = claims;
+    request.authSource = source;
+  };
+  Object.assign(requireAuth, { [GUARD]: true });
+
+  const requireRoles = (...roles: string[]): preHandlerAsyncHookHandler => {
+    if (roles.length === 0) throw new TypeError('requireRoles needs at least one role');
+    const guard: preHandlerAsyncHookHandler = async function requireRoles(request, reply) {
+      await requireAuth.call(this, request, reply);
+      if (!request.auth!.roles.some((r) => roles.includes(r))) throw new AppError('forbidden');
+    };
+    return Object.assign(guard, { [GUARD]: true });
+  };
+
+  app.decorate('requireAuth', requireAuth);
+  app.decorate('requireRoles', requireRoles);
+
+  // Guarded routes get the padlock in OpenAPI without each route saying so.
+  app.addHook('onRoute', (route) => {
+    const handlers = ([] as unknown[]).concat(route.preHandler ?? []);
+    if (!handlers.some((h) => typeof h === 'function' && GUARD in h)) return;
+    route.schema = { ...route.schema, security: route.schema?.security ?? [{ [SECURITY_SCHEME]: [] }] };
+  });
+}
+
+export default fp(authPlugin, { fastify: '5.x', name: 'bastion-auth', dependencies: ['@fastify/cookie'] });

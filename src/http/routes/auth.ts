@@ -1,0 +1,109 @@
+/** /api/auth/*: sign up, log in, refresh, log out, who am I; and the seed's cookie login. */
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { preValidationAsyncHookHandler } from 'fastify';
+import type { Services } from '../../services.ts';
+import { toPublicUser } from '../../users/service.ts';
+import { clearSessionCookies, REFRESH_COOKIE, setSessionCookies } from '../cookies.ts';
+import { CookieSession, EmptyBody, LoginBody, PublicUser, RefreshBody, SignupBody, TokenPair as TokenPairSchema } from '../schemas.ts';
+import { login, tokenBody } from './login.ts';
+
+/** "An empty body is fine": a POST without a body validates as `{}`. */
+export const emptyBodyAsObject: preValidationAsyncHookHandler = async (request) => {
+  request.body ??= {};
+};
+
+const tags = ['auth'];
+
+export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
+  const { config, users, sessions, clock } = services;
+
+  return async (app) => {
+    app.post(
+      '/api/auth/signup',
+      {
+        schema: { tags, summary: 'Create an account', body: SignupBody, response: { 201: PublicUser } },
+      },
+      async (request, reply) => {
+        const user = await users.create(request.body);
+        return reply.code(201).send(toPublicUser(user));
+      },
+    );
+
+    app.post(
+      '/api/auth/login',
+      {
+        schema: {
+          tags,
+          summary: 'Log in with username or email and password',
+          body: LoginBody,
+          response: { 200: TokenPairSchema },
+        },
+      },
+      async (request, reply) => {
+        reply.header('cache-control', 'no-store'); // RFC 6749 §5.1
+        return tokenBody(await login(services, request, request.body, false));
+      },
+    );
+
+    app.post(
+      '/authenticate',
+      {
+        schema: {
+          tags,
+          summary: 'Log in and receive the session in HttpOnly cookies (seed 001)',
+          body: LoginBody,
+          response: { 200: CookieSession },
+        },
+      },
+      async (request, reply) => {
+        const pair = await login(services, request, request.body, true);
+        setSessionCookies(reply, pair, config.cookie, clock.now());
+        reply.header('cache-control', 'no-store');
+        return { message: 'Authenticated', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+      },
+    );
+
+    app.post(
+      '/api/auth/refresh',
+      {
+        preValidation: emptyBodyAsObject,
+        schema: {
+          tags,
+          summary: 'Trade a refresh token (body, or the refresh cookie) for a new pair',
+          body: RefreshBody,
+          response: { 200: Type.Union([TokenPairSchema, CookieSession]) },
+        },
+      },
+      async (request, reply) => {
+        const fromBody = request.body.refresh_token;
+        const presented = fromBody ?? request.cookies[REFRESH_COOKIE] ?? '';
+        const cookieMode = fromBody === undefined;
+        reply.header('cache-control', 'no-store');
+        const pair = await sessions.refresh(presented, cookieMode);
+        if (!cookieMode) return tokenBody(pair);
+        setSessionCookies(reply, pair, config.cookie, clock.now());
+        return { message: 'Refreshed', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+      },
+    );
+
+    app.post(
+      '/api/auth/logout',
+      {
+        preValidation: emptyBodyAsObject,
+        preHandler: app.requireAuth,
+        schema: { tags, summary: 'End this session and revoke the presented access token', body: EmptyBody },
+      },
+      async (request, reply) => {
+        await sessions.logout(request.auth!);
+        clearSessionCookies(reply, config.cookie);
+        return reply.code(204).send();
+      },
+    );
+
+    app.get(
+      '/api/auth/me',
+      { preHandler: app.requireAuth, schema: { tags, summary: 'The logged-in user', response: { 200: PublicUser } } },
+      async (request) => toPublicUser(await users.get(request.auth!.sub)),
+    );
+  };
+}

@@ -1,0 +1,33 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../../services.ts';
+import { ping } from '../../storage/db.ts';
+
+const Status = Type.Object({ status: Type.String() });
+
+/** Health for orchestrators, the JWKS for other services, and `/` until the front end exists. */
+export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
+      status: 'ok',
+    }));
+    app.get('/readyz', { schema: { tags: ['ops'], summary: 'The database answers', response: { 200: Status } } }, async () => {
+      await ping(services.store.db);
+      return { status: 'ready' };
+    });
+    app.get(
+      '/.well-known/jwks.json',
+      {
+        schema: {
+          tags: ['ops'],
+          summary: 'Public keys that verify access tokens (empty under HS256: a shared secret is never published)',
+          response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+        },
+      },
+      async (_request, reply) => {
+        reply.header('cache-control', 'public, max-age=300');
+        return services.keys.ring.jwks();
+      },
+    );
+    app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+  };
+}

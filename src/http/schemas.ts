@@ -1,0 +1,86 @@
+/** Shared TypeBox schemas: the single source of validation, serialization and OpenAPI. */
+import { Type, type Static } from '@fastify/type-provider-typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: 'Stable machine-readable code, e.g. invalid_token' }),
+    message: Type.String({ description: 'Human-readable explanation' }),
+    details: Type.Optional(Type.Unknown()),
+  },
+  { $id: 'ErrorBody', description: 'The one error shape' },
+);
+
+export const Message = Type.Object({ message: Type.String() });
+
+export const Username = Type.String({
+  minLength: 3,
+  maxLength: 64,
+  pattern: '^[\\p{L}\\p{N}._-]+$',
+  description: 'Letters, digits, dot, underscore, dash; compared case-insensitively',
+});
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+export const Email = Type.String({ format: 'email', maxLength: 254 });
+
+export const PublicUser = Type.Object(
+  {
+    id: Type.String(),
+    username: Type.String(),
+    email: Type.Union([Type.String(), Type.Null()]),
+    name: Type.Union([Type.String(), Type.Null()]),
+    dob: Type.Union([Type.String(), Type.Null()]),
+    roles: Type.Array(Type.String()),
+    disabled: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'User' },
+);
+
+export const SignupBody = Type.Object(
+  {
+    username: Username,
+    password: Password,
+    email: Type.Optional(Email),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    dob: Type.Optional(Type.String({ format: 'date', description: 'YYYY-MM-DD' })),
+  },
+  { additionalProperties: false },
+);
+
+/** Login bodies carry the identifier in `username` or in `email` (seed 001 sends a uid as email). */
+export const LoginBody = Type.Object(
+  {
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+    email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+    password: Password,
+  },
+  { additionalProperties: false },
+);
+export type LoginBody = Static<typeof LoginBody>;
+
+export const TokenPair = Type.Object(
+  {
+    access_token: Type.String(),
+    token_type: Type.Literal('Bearer'),
+    expires_in: Type.Integer({ description: 'seconds' }),
+    refresh_token: Type.String(),
+  },
+  { $id: 'TokenPair' },
+);
+
+/** Cookie mode: tokens stay in HttpOnly cookies; the page only gets the CSRF token. */
+export const CookieSession = Type.Object(
+  {
+    message: Type.String(),
+    csrf_token: Type.String({ description: 'Send as X-CSRF-Token on unsafe requests' }),
+    expires_in: Type.Integer({ description: 'seconds' }),
+  },
+  { $id: 'CookieSession' },
+);
+
+/** Optional in cookie mode, where the refresh cookie carries it. */
+export const RefreshBody = Type.Object(
+  { refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) },
+  { additionalProperties: false },
+);
+
+export const EmptyBody = Type.Object({}, { additionalProperties: false });

@@ -1,0 +1,18 @@
+import type { Config } from './config/load.ts';
+import type { KeyService } from './keys/service.ts';
+import type { Clock } from './lib/clock.ts';
+import type { RevocationList } from './sessions/revocation.ts';
+import type { SessionService } from './sessions/service.ts';
+import type { DbHandle } from './storage/db.ts';
+import type { UserService } from './users/service.ts';
+
+/** Everything a route or command needs, built once by `openServices`. */
+export interface Services {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly store: DbHandle;
+  readonly keys: KeyService;
+  readonly revocations: RevocationList;
+  readonly users: UserService;
+  readonly sessions: SessionService;
+}

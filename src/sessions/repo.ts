@@ -1,0 +1,105 @@
+import type { Db } from '../storage/db.ts';
+import type { RefreshFamilyRow } from '../storage/tables.ts';
+
+export interface NewFamily {
+  readonly id: string;
+  readonly userId: string;
+  readonly expiresAt: number;
+  readonly userAgent: string | null;
+  readonly ip: string | null;
+}
+
+export async function insertFamily(db: Db, f: NewFamily, now: number): Promise<void> {
+  await db
+    .insertInto('refresh_families')
+    .values({
+      id: f.id,
+      user_id: f.userId,
+      created_at: now,
+      last_used_at: now,
+      expires_at: f.expiresAt,
+      revoked_at: null,
+      revoked_reason: null,
+      user_agent: f.userAgent,
+      ip: f.ip,
+    })
+    .execute();
+}
+
+export async function insertRefreshToken(
+  db: Db,
+  t: { id: string; familyId: string; secretHash: string; parentId: string | null; expiresAt: number },
+  now: number,
+): Promise<void> {
+  await db
+    .insertInto('refresh_tokens')
+    .values({
+      id: t.id,
+      family_id: t.familyId,
+      secret_hash: t.secretHash,
+      parent_id: t.parentId,
+      created_at: now,
+      expires_at: t.expiresAt,
+      used_at: null,
+    })
+    .execute();
+}
+
+/** The token and its family, for rotation. */
+export function findTokenWithFamily(db: Db, tokenId: string) {
+  return db
+    .selectFrom('refresh_tokens as t')
+    .innerJoin('refresh_families as f', 'f.id', 't.family_id')
+    .select([
+      't.id',
+      't.family_id',
+      't.secret_hash',
+      't.expires_at',
+      't.used_at',
+      'f.user_id',
+      'f.revoked_at',
+      'f.expires_at as family_expires_at',
+    ])
+    .where('t.id', '=', tokenId)
+    .executeTakeFirst();
+}
+
+/** Marks the token spent; false when another request spent it first (one winner). */
+export async function spendToken(db: Db, tokenId: string, now: number): Promise<boolean> {
+  const result = await db
+    .updateTable('refresh_tokens')
+    .set({ used_at: now })
+    .where('id', '=', tokenId)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function touchFamily(db: Db, familyId: string, now: number): Promise<void> {
+  await db.updateTable('refresh_families').set({ last_used_at: now }).where('id', '=', familyId).execute();
+}
+
+/** Revokes families (one, or all of a user's); returns how many were live. */
+export async function revokeFamilies(
+  db: Db,
+  where: { familyId?: string; userId?: string },
+  reason: string,
+  now: number,
+): Promise<number> {
+  let q = db.updateTable('refresh_families').set({ revoked_at: now, revoked_reason: reason }).where('revoked_at', 'is', null);
+  if (where.familyId) q = q.where('id', '=', where.familyId);
+  if (where.userId) q = q.where('user_id', '=', where.userId);
+  const result = await q.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export function listLiveFamilies(db: Db, userId: string, now: number): Promise<RefreshFamilyRow[]> {
+  return db
+    .selectFrom('refresh_families')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('last_used_at', 'desc')
+    .execute();
+}

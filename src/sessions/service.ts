@@ -1,0 +1,157 @@
+/**
+ * Login sessions: each login opens a refresh-token family; each refresh rotates the
+ * token; a spent token shown again revokes the family (reuse detection, RFC 9700 §4.14.2).
+ * Access tokens are issued and verified here, with the revocation list on top.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/load.ts';
+import { AppError } from '../errors/app-error.ts';
+import { toSeconds, type Clock } from '../lib/clock.ts';
+import { randomToken } from '../lib/random.ts';
+import type { KeyService } from '../keys/service.ts';
+import type { Db } from '../storage/db.ts';
+import { issueAccessToken, verifyAccessToken } from '../tokens/access.ts';
+import type { AccessClaims } from '../tokens/claims.ts';
+import { newRefreshToken, parseRefreshToken, refreshSecretMatches } from '../tokens/refresh.ts';
+import { findUserById, type UserWithRoles } from '../users/repo.ts';
+import * as repo from './repo.ts';
+import { waitForStamp, type RevocationList } from './revocation.ts';
+
+export interface TokenPair {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  /** seconds */
+  readonly expires_in: number;
+  readonly refresh_token: string;
+  /** set in cookie mode: the value the X-CSRF-Token header must carry */
+  readonly csrf_token?: string;
+  readonly claims: AccessClaims;
+  /** when the session (refresh family) ends, ms */
+  readonly session_expires_at: number;
+}
+
+export interface ClientInfo {
+  readonly userAgent: string | null;
+  readonly ip: string | null;
+}
+
+export class SessionService {
+  constructor(
+    private readonly db: Db,
+    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec'>,
+    private readonly keys: KeyService,
+    private readonly revocations: RevocationList,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Opens a session for an authenticated user. */
+  async start(user: UserWithRoles, client: ClientInfo, cookieMode: boolean): Promise<TokenPair> {
+    const now = this.clock.now();
+    const familyId = randomUUID();
+    const expiresAt = now + this.config.refreshTtlSec * 1000;
+    const refresh = newRefreshToken();
+    await this.db.transaction().execute(async (tx) => {
+      await repo.insertFamily(tx, { id: familyId, userId: user.id, expiresAt, ...client }, now);
+      await repo.insertRefreshToken(tx, { id: refresh.id, familyId, secretHash: refresh.secretHash, parentId: null, expiresAt }, now);
+    });
+    return this.pair(user, familyId, refresh.token, expiresAt, cookieMode);
+  }
+
+  /** Rotates a refresh token into a new pair; see the class comment for reuse. */
+  async refresh(presented: string, cookieMode: boolean): Promise<TokenPair> {
+    const parts = parseRefreshToken(presented);
+    if (!parts) throw new AppError('invalid_refresh_token');
+    const now = this.clock.now();
+    const outcome = await this.db.transaction().execute(async (tx) => {
+      const row = await repo.findTokenWithFamily(tx, parts.id);
+      if (!row || !refreshSecretMatches(parts.secret, row.secret_hash)) return { kind: 'invalid' as const };
+      if (row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return { kind: 'invalid' as const };
+      if (row.used_at !== null || !(await repo.spendToken(tx, row.id, now))) {
+        // The revocation must commit even though the request fails (sb GrantRefreshTokenSwap).
+        await repo.revokeFamilies(tx, { familyId: row.family_id }, 'refresh_token_reused', now);
+        return { kind: 'reused' as const };
+      }
+      const next = newRefreshToken();
+      await repo.insertRefreshToken(
+        tx,
+        { id: next.id, familyId: row.family_id, secretHash: next.secretHash, parentId: row.id, expiresAt: row.family_expires_at },
+        now,
+      );
+      await repo.touchFamily(tx, row.family_id, now);
+      return { kind: 'rotated' as const, userId: row.user_id, familyId: row.family_id, token: next.token, expiresAt: row.family_expires_at };
+    });
+    if (outcome.kind === 'invalid') throw new AppError('invalid_refresh_token');
+    if (outcome.kind === 'reused') throw new AppError('refresh_token_reused');
+    const user = await findUserById(this.db, outcome.userId);
+    if (!user || user.disabled_at !== null) throw new AppError('invalid_refresh_token');
+    return this.pair(user, outcome.familyId, outcome.token, outcome.expiresAt, cookieMode);
+  }
+
+  /** Ends the session of the presented access token and denies that token itself. */
+  async logout(claims: AccessClaims): Promise<void> {
+    if (claims.sid) await repo.revokeFamilies(this.db, { familyId: claims.sid, userId: claims.sub }, 'logout', this.clock.now());
+    await this.revocations.revokeToken(claims.jti, claims.exp * 1000);
+  }
+
+  /** Logout everywhere: every session of the user and every access token already issued. */
+  async revokeAll(userId: string, reason: string): Promise<number> {
+    return this.db.transaction().execute(async (tx) => {
+      const count = await repo.revokeFamilies(tx, { userId }, reason, this.clock.now());
+      await this.revokeAccessTokens(userId, tx);
+      return count;
+    });
+  }
+
+  /** Voids the user's access tokens issued so far (e.g. after a role change). */
+  async revokeAccessTokens(userId: string, db: Db = this.db): Promise<void> {
+    const stamp = await this.revocations.revokeUser(userId, this.config.jwt.accessTtlSec, this.config.jwt.leewaySec, db);
+    await db.updateTable('users').set({ tokens_valid_after: stamp, updated_at: this.clock.now() }).where('id', '=', userId).execute();
+  }
+
+  /** Signature, claims, then the in-memory revocation list: no database read. */
+  async verify(token: string): Promise<AccessClaims> {
+    const { jwt } = this.config;
+    const claims = await verifyAccessToken(token, {
+      keys: (header) => this.keys.find(header.kid),
+      alg: jwt.alg,
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      leewaySec: jwt.leewaySec,
+      nowSec: toSeconds(this.clock.now()),
+    });
+    if (this.revocations.isRevoked(claims)) throw new AppError('token_revoked');
+    return claims;
+  }
+
+  private async pair(
+    user: UserWithRoles,
+    familyId: string,
+    refreshToken: string,
+    sessionExpiresAt: number,
+    cookieMode: boolean,
+  ): Promise<TokenPair> {
+    await waitForStamp(user.tokens_valid_after, this.clock);
+    const csrf = cookieMode ? randomToken(24) : undefined;
+    const { jwt } = this.config;
+    const { token, claims } = await issueAccessToken({
+      sub: user.id,
+      roles: user.roles,
+      sid: familyId,
+      ...(csrf ? { csrf } : {}),
+      key: this.keys.ring.active,
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      ttlSec: jwt.accessTtlSec,
+      nowSec: toSeconds(this.clock.now()),
+    });
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: jwt.accessTtlSec,
+      refresh_token: refreshToken,
+      ...(csrf ? { csrf_token: csrf } : {}),
+      claims,
+      session_expires_at: sessionExpiresAt,
+    };
+  }
+}

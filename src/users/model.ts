@@ -1,0 +1,29 @@
+/** The user as the API shows it: never the hash, never internal stamps. */
+export interface PublicUser {
+  readonly id: string;
+  readonly username: string;
+  readonly email: string | null;
+  readonly name: string | null;
+  readonly dob: string | null;
+  readonly roles: string[];
+  readonly disabled: boolean;
+  readonly created_at: string;
+}
+
+/** Usernames compare after NFKC and case folding, so look-alikes cannot coexist. */
+export const usernameKey = (username: string): string => username.normalize('NFKC').toLowerCase();
+
+export const normalizeUsername = (username: string): string => username.normalize('NFKC').trim();
+
+export const normalizeEmail = (email: string): string => email.normalize('NFKC').trim().toLowerCase();
+
+export const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** Whole years between a YYYY-MM-DD birth date and `now`. */
+export function ageOn(dob: string, now: Date): number {
+  const [y, m, d] = dob.split('-').map(Number) as [number, number, number];
+  let age = now.getUTCFullYear() - y;
+  const month = now.getUTCMonth() + 1;
+  if (month < m || (month === m && now.getUTCDate() < d)) age -= 1;
+  return age;
+}

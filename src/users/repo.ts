@@ -1,0 +1,82 @@
+import { AppError } from '../errors/app-error.ts';
+import type { Db } from '../storage/db.ts';
+import type { NewUserRow, UserRow } from '../storage/tables.ts';
+
+export type UserWithRoles = UserRow & { roles: string[] };
+
+/** Turns a unique-constraint failure into the domain error it means. */
+function uniqueViolation(err: unknown): AppError | null {
+  const text = err instanceof Error ? `${(err as { code?: string }).code ?? ''} ${err.message}` : '';
+  if (!/UNIQUE|unique/.test(text)) return null;
+  if (text.includes('email')) return new AppError('email_taken', undefined, { cause: err });
+  if (text.includes('username')) return new AppError('username_taken', undefined, { cause: err });
+  return null;
+}
+
+export async function insertUser(db: Db, row: NewUserRow, roles: readonly string[], now: number): Promise<void> {
+  try {
+    await db.transaction().execute(async (tx) => {
+      await tx.insertInto('users').values(row).execute();
+      if (roles.length > 0) {
+        await tx
+          .insertInto('user_roles')
+          .values(roles.map((role) => ({ user_id: row.id, role, created_at: now })))
+          .execute();
+      }
+    });
+  } catch (err) {
+    throw uniqueViolation(err) ?? err;
+  }
+}
+
+async function withRoles(db: Db, rows: UserRow[]): Promise<UserWithRoles[]> {
+  if (rows.length === 0) return [];
+  const roleRows = await db
+    .selectFrom('user_roles')
+    .select(['user_id', 'role'])
+    .where(
+      'user_id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .orderBy('role')
+    .execute();
+  return rows.map((r) => ({ ...r, roles: roleRows.filter((x) => x.user_id === r.id).map((x) => x.role) }));
+}
+
+export async function findUserById(db: Db, id: string): Promise<UserWithRoles | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? (await withRoles(db, [row]))[0] : undefined;
+}
+
+/** By the case-folded username or by the normalised email. */
+export async function findUserBy(
+  db: Db,
+  column: 'username_key' | 'email',
+  value: string,
+): Promise<UserWithRoles | undefined> {
+  const row = await db.selectFrom('users').selectAll().where(column, '=', value).executeTakeFirst();
+  return row ? (await withRoles(db, [row]))[0] : undefined;
+}
+
+export async function listUsers(db: Db): Promise<UserWithRoles[]> {
+  return withRoles(db, await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('username_key').execute());
+}
+
+export async function updatePasswordHash(db: Db, id: string, hash: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ password_hash: hash, updated_at: now }).where('id', '=', id).execute();
+}
+
+export async function addRole(db: Db, userId: string, role: string, now: number): Promise<boolean> {
+  const result = await db
+    .insertInto('user_roles')
+    .values({ user_id: userId, role, created_at: now })
+    .onConflict((oc) => oc.columns(['user_id', 'role']).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function removeRole(db: Db, userId: string, role: string): Promise<boolean> {
+  const result = await db.deleteFrom('user_roles').where('user_id', '=', userId).where('role', '=', role).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

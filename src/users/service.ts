@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors/app-error.ts';
+import type { Clock } from '../lib/clock.ts';
+import { hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
+import { checkPassword } from '../passwords/policy.ts';
+import type { Db } from '../storage/db.ts';
+import { normalizeEmail, normalizeUsername, ROLE_PATTERN, usernameKey, type PublicUser } from './model.ts';
+import * as repo from './repo.ts';
+import type { UserWithRoles } from './repo.ts';
+
+export interface NewUser {
+  readonly username: string;
+  readonly password: string;
+  readonly email?: string | null;
+  readonly name?: string | null;
+  readonly dob?: string | null;
+  readonly roles?: readonly string[];
+}
+
+/** Called whenever a user's existing tokens must stop working (roles changed, disabled). */
+export type RevokeUserTokens = (userId: string) => Promise<void>;
+
+export class UserService {
+  /** A real argon2id hash of a random password, verified when the user does not exist. */
+  private dummyHash: Promise<string>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly argon2: Argon2Params,
+    private readonly clock: Clock,
+    private readonly revokeTokens: RevokeUserTokens,
+  ) {
+    this.dummyHash = hashPassword(randomUUID(), argon2);
+  }
+
+  /** `enforcePolicy: false` only for demo seeding, where the seed passwords are short. */
+  async create(input: NewUser, options: { enforcePolicy: boolean } = { enforcePolicy: true }): Promise<UserWithRoles> {
+    const username = normalizeUsername(input.username);
+    const email = input.email ? normalizeEmail(input.email) : null;
+    if (options.enforcePolicy) {
+      const reasons = checkPassword(input.password, { username, email });
+      if (reasons.length > 0) throw new AppError('weak_password', `Weak password: ${reasons.join('; ')}`, { details: { reasons } });
+    }
+    const roles = [...new Set(input.roles ?? [])];
+    for (const role of roles) assertRole(role);
+    if (input.dob) assertDob(input.dob, this.clock.now());
+    const now = this.clock.now();
+    const id = randomUUID();
+    await repo.insertUser(
+      this.db,
+      {
+        id,
+        username,
+        username_key: usernameKey(username),
+        email,
+        display_name: input.name?.trim() || null,
+        dob: input.dob ?? null,
+        password_hash: await hashPassword(input.password, this.argon2),
+        disabled_at: null,
+        tokens_valid_after: 0,
+        created_at: now,
+        updated_at: now,
+      },
+      roles,
+      now,
+    );
+    return (await repo.findUserById(this.db, id))!;
+  }
+
+  /**
+   * Checks a username-or-email and password. An unknown user costs one argon2 verify,
+   * like a known one, and gets the same error (OWASP Authentication Cheat Sheet:
+   * "Authentication and Error Messages"). A hash made with older parameters is redone.
+   */
+  async authenticate(identifier: string, password: string): Promise<UserWithRoles> {
+    const user = await this.find(identifier);
+    const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password);
+    if (!user || !ok) throw new AppError('invalid_credentials');
+    if (user.disabled_at !== null) throw new AppError('account_disabled');
+    if (needsRehash(user.password_hash, this.argon2)) {
+      await repo.updatePasswordHash(this.db, user.id, await hashPassword(password, this.argon2), this.clock.now());
+    }
+    return user;
+  }
+
+  /** A username, or an email when the text has an @ (usernames cannot). */
+  find(identifier: string): Promise<UserWithRoles | undefined> {
+    return identifier.includes('@')
+      ? repo.findUserBy(this.db, 'email', normalizeEmail(identifier))
+      : repo.findUserBy(this.db, 'username_key', usernameKey(identifier));
+  }
+
+  async get(id: string): Promise<UserWithRoles> {
+    const user = await repo.findUserById(this.db, id);
+    if (!user) throw new AppError('user_not_found');
+    return user;
+  }
+
+  async require(identifier: string): Promise<UserWithRoles> {
+    const user = await this.find(identifier);
+    if (!user) throw new AppError('user_not_found', `No such user: ${identifier}`);
+    return user;
+  }
+
+  list(): Promise<UserWithRoles[]> {
+    return repo.listUsers(this.db);
+  }
+
+  /** Adds or removes a role; the user's current tokens (which carry roles) are revoked. */
+  async changeRole(userId: string, action: 'add' | 'remove', role: string): Promise<UserWithRoles> {
+    assertRole(role);
+    const changed =
+      action === 'add'
+        ? await repo.addRole(this.db, userId, role, this.clock.now())
+        : await repo.removeRole(this.db, userId, role);
+    if (changed) await this.revokeTokens(userId);
+    return this.get(userId);
+  }
+}
+
+function assertRole(role: string): void {
+  if (!ROLE_PATTERN.test(role)) {
+    throw new AppError('validation_failed', `Invalid role "${role}": lower-case letters, digits, _ and -, up to 32`);
+  }
+}
+
+function assertDob(dob: string, now: number): void {
+  const date = new Date(`${dob}T00:00:00Z`);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== dob || date.getTime() > now) {
+    throw new AppError('validation_failed', 'dob must be a real past date as YYYY-MM-DD');
+  }
+}
+
+export function toPublicUser(user: UserWithRoles): PublicUser {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    name: user.display_name,
+    dob: user.dob,
+    roles: user.roles,
+    disabled: user.disabled_at !== null,
+    created_at: new Date(user.created_at).toISOString(),
+  };
+}
