@@ -4,7 +4,7 @@
  */
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/load.ts';
 import { AppError } from './errors/app-error.ts';
@@ -71,6 +71,8 @@ export interface BuildOptions {
   readonly clock?: Clock;
   /** where logs go (tests capture them); stdout when absent */
   readonly logStream?: DestinationStream;
+  /** a team's own routes, registered with the guard available (see README "Protect your own routes") */
+  readonly routes?: FastifyPluginAsync;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -82,6 +84,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.bodyLimit,
+    // Unknown fields are refused, not silently dropped, and types are not coerced:
+    // a request means exactly what it says (ASVS 5.1.3 / 5.1.4).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     return503OnClosing: true,
     // Malformed HTTP (bad header bytes, bad request line) still answers in the one shape.
@@ -118,6 +123,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(authRoutes(services));
   await app.register(seedRoutes(services));
   await app.register(personRoutes(services));
+  if (options.routes) await app.register(options.routes);
   await app.ready();
   return app;
 }

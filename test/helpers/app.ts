@@ -1,0 +1,57 @@
+/** Builds Bastion for tests: a real SQLite file in a temp dir, real argon2id at a low cost. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type BuildOptions } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config/load.ts';
+
+/** argon2id with the smallest honest cost: the algorithm stays, only the cost drops (STYLE.md §4.15). */
+export const FAST_ARGON2 = { ARGON2_MEMORY: '256', ARGON2_ITERATIONS: '1', ARGON2_PARALLELISM: '1' };
+
+export function tempDir(prefix = 'bastion-test-'): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function testConfig(env: Record<string, string> = {}, dir = tempDir().dir): Config {
+  return loadConfig({
+    DATABASE_URL: `sqlite:${join(dir, 'bastion.db')}`,
+    LOG_LEVEL: 'silent',
+    ...FAST_ARGON2,
+    ...env,
+  });
+}
+
+export interface TestApp {
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  readonly dir: string;
+  close(): Promise<void>;
+}
+
+export async function buildTestApp(env: Record<string, string> = {}, options: BuildOptions = {}): Promise<TestApp> {
+  const { dir, remove } = tempDir();
+  const config = testConfig(env, dir);
+  const app = await buildApp(config, options);
+  return {
+    app,
+    config,
+    dir,
+    close: async () => {
+      await app.close();
+      remove();
+    },
+  };
+}
+
+/** Signs up and logs in through the API; returns the token pair. */
+export async function signupAndLogin(app: FastifyInstance, username = 'alice', password = 'correct horse battery') {
+  const signup = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: { username, password } });
+  if (signup.statusCode !== 201) throw new Error(`signup failed: ${signup.body}`);
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password } });
+  if (login.statusCode !== 200) throw new Error(`login failed: ${login.body}`);
+  return login.json() as { access_token: string; refresh_token: string; expires_in: number; token_type: string };
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
