@@ -9,6 +9,7 @@ import { AppError } from '../errors/app-error.ts';
 import { toSeconds, type Clock } from '../lib/clock.ts';
 import { randomToken } from '../lib/random.ts';
 import type { KeyService } from '../keys/service.ts';
+import type { KeyRing } from '../tokens/keys.ts';
 import type { Db } from '../storage/db.ts';
 import { issueAccessToken, verifyAccessToken } from '../tokens/access.ts';
 import type { AccessClaims } from '../tokens/claims.ts';
@@ -35,7 +36,14 @@ export interface ClientInfo {
   readonly ip: string | null;
 }
 
+/** Verified tokens remembered (bounded): the signature check is the costly part of a request. */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export class SessionService {
+  /** token text -> its verified claims, for tokens verified under the current key ring */
+  private readonly verified = new Map<string, AccessClaims>();
+  private verifiedRing: KeyRing | null = null;
+
   constructor(
     private readonly db: Db,
     private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec'>,
@@ -108,17 +116,35 @@ export class SessionService {
     await db.updateTable('users').set({ tokens_valid_after: stamp, updated_at: this.clock.now() }).where('id', '=', userId).execute();
   }
 
-  /** Signature, claims, then the in-memory revocation list: no database read. */
+  /**
+   * Signature and claims (remembered per exact token text while the key ring is
+   * unchanged; expiry is checked on every call), then the in-memory revocation list:
+   * no database read.
+   */
   async verify(token: string): Promise<AccessClaims> {
     const { jwt } = this.config;
-    const claims = await verifyAccessToken(token, {
-      keys: (header) => this.keys.find(header.kid),
-      alg: jwt.alg,
-      issuer: jwt.issuer,
-      audience: jwt.audience,
-      leewaySec: jwt.leewaySec,
-      nowSec: toSeconds(this.clock.now()),
-    });
+    const nowSec = toSeconds(this.clock.now());
+    if (this.verifiedRing !== this.keys.ring) {
+      this.verified.clear();
+      this.verifiedRing = this.keys.ring;
+    }
+    let claims = this.verified.get(token);
+    if (claims && nowSec > claims.exp + jwt.leewaySec) {
+      this.verified.delete(token);
+      throw new AppError('token_expired');
+    }
+    if (!claims) {
+      claims = await verifyAccessToken(token, {
+        keys: (header) => this.keys.find(header.kid),
+        alg: jwt.alg,
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        leewaySec: jwt.leewaySec,
+        nowSec,
+      });
+      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, claims);
+    }
     if (this.revocations.isRevoked(claims)) throw new AppError('token_revoked');
     return claims;
   }
