@@ -78,6 +78,22 @@ try {
   const secure = await load(`${bastion.url}/api/secure`, { authorization: `Bearer ${token}` });
   const logins = await load(`${bastion.url}/api/login`, { 'content-type': 'application/json' }, 'POST', loginBody);
   const rss = await rssMb(bastion.child.pid!);
+  // Equal timing for unknown users (OWASP): median of sequential logins, one at a time.
+  const median = async (username: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < 25; i += 1) {
+      const start = performance.now();
+      await fetch(`${bastion.url}/api/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password: 'wrong password' }),
+      });
+      times.push(performance.now() - start);
+    }
+    return times.sort((a, b) => a - b)[12]!;
+  };
+  const wrongPassword = await median('kyle');
+  const unknownUser = await median('nobody-here');
 
   const row = (name: string, r: { rps: number; p99: number }) => `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${r.p99} ms`;
   console.log(`\nBastion bench: ${DURATION}s per run, ${CONNECTIONS} connections, loopback\n`);
@@ -88,6 +104,8 @@ try {
   console.log(`\nratio open / bare Fastify:      ${(open.rps / bareOpen.rps).toFixed(2)}`);
   console.log(`ratio secure / open (same run): ${(secure.rps / open.rps).toFixed(2)}`);
   console.log(`Bastion RSS after load:         ${rss} MB`);
+  console.log(`login median, wrong password:   ${wrongPassword.toFixed(1)} ms`);
+  console.log(`login median, unknown user:     ${unknownUser.toFixed(1)} ms (ratio ${(unknownUser / wrongPassword).toFixed(2)})`);
 } finally {
   bare.child.kill();
   bastion.child.kill();

@@ -8,9 +8,9 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/load.ts';
 import { AppError } from './errors/app-error.ts';
-import { installErrorHandling } from './errors/http.ts';
+import { installErrorHandling, sendError, toAppError } from './errors/http.ts';
 import authPlugin from './http/plugins/auth.ts';
-import { registerCors } from './http/plugins/cors.ts';
+import { addCorsHeaders, registerCors } from './http/plugins/cors.ts';
 import { registerDocs } from './http/plugins/docs.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { opsRoutes } from './http/routes/ops.ts';
@@ -89,6 +89,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     return503OnClosing: true,
+    // Bad percent-encoding and over-long path segments fail before routing: same shape.
+    frameworkErrors: (err, request, reply) => {
+      addCorsHeaders(reply, config.corsOrigins, request.headers.origin);
+      sendError(reply, toAppError(err));
+    },
     // Malformed HTTP (bad header bytes, bad request line) still answers in the one shape.
     clientErrorHandler: (_err, socket) => {
       const body = JSON.stringify({ code: 'bad_request', message: 'Malformed HTTP request' });

@@ -69,6 +69,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     throw new ConfigError('COOKIE_SAMESITE', 'none requires COOKIE_SECURE=true (browsers drop such cookies)');
   }
 
+  const argon2 = { memoryCost: get('ARGON2_MEMORY'), timeCost: get('ARGON2_ITERATIONS'), parallelism: get('ARGON2_PARALLELISM') };
+  if (argon2.memoryCost < 8 * argon2.parallelism) {
+    throw new ConfigError('ARGON2_MEMORY', `must be at least 8 KiB per lane (${8 * argon2.parallelism} for ARGON2_PARALLELISM=${argon2.parallelism})`);
+  }
+
   const config: Config = {
     host: get('HOST'),
     port: get('PORT'),
@@ -86,7 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     cookie: { secure, sameSite },
     demo: get('DEMO'),
     logLevel: get('LOG_LEVEL'),
-    argon2: { memoryCost: get('ARGON2_MEMORY'), timeCost: get('ARGON2_ITERATIONS'), parallelism: get('ARGON2_PARALLELISM') },
+    argon2,
     bodyLimit: get('BODY_LIMIT'),
     revocationPollMs: get('REVOCATION_POLL'),
   };

@@ -25,6 +25,7 @@ export const ERRORS = {
   username_taken: { status: 409, message: 'That username is taken' },
   email_taken: { status: 409, message: 'That email is already registered' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
+  uri_too_long: { status: 414, message: 'A path segment is too long' },
   unsupported_media_type: { status: 415, message: 'Unsupported content type; send application/json' },
   too_many_requests: { status: 429, message: 'Too many requests; slow down' },
   internal: { status: 500, message: 'Unexpected failure' },

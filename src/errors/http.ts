@@ -16,6 +16,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
   FST_ERR_BAD_URL: 'bad_request',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long',
   FST_ERR_VALIDATION: 'validation_failed',
 };
 
@@ -85,9 +86,11 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   const { status } = ERRORS[error.code];
   if (status === 401 || CHALLENGE_ERROR[error.code]) {
     const code = CHALLENGE_ERROR[error.code];
+    // RFC 6750 §3: error_description is a quoted-string without " or \
+    const description = error.message.replace(/["\\]/g, "'");
     reply.header(
       'www-authenticate',
-      code ? `Bearer realm="${REALM}", error="${code}", error_description="${error.message}"` : `Bearer realm="${REALM}"`,
+      code ? `Bearer realm="${REALM}", error="${code}", error_description="${description}"` : `Bearer realm="${REALM}"`,
     );
   }
   if (status >= 400 && status < 500) reply.header('cache-control', 'no-store');

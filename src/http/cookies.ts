@@ -26,7 +26,7 @@ export function setSessionCookies(reply: FastifyReply, pair: TokenPair, config: 
     ...attrs,
     httpOnly: true,
     path: REFRESH_PATH,
-    maxAge: Math.max(0, Math.floor((pair.session_expires_at - nowMs) / 1000)),
+    maxAge: Math.max(0, Math.round((pair.session_expires_at - nowMs) / 1000)),
   });
   if (pair.csrf_token) reply.setCookie(CSRF_COOKIE, pair.csrf_token, { ...attrs, httpOnly: false, maxAge: pair.expires_in });
 }

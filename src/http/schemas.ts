@@ -53,7 +53,7 @@ export const LoginBody = Type.Object(
     email: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
     password: Password,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ username: 'kyle', password: 'p1' }] },
 );
 export type LoginBody = Static<typeof LoginBody>;
 

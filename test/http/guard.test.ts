@@ -118,7 +118,23 @@ describe('guard', () => {
     assert.equal((await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(headerPair.json().access_token) })).statusCode, 204);
 
     // cookie refresh: the refresh cookie rotates into new cookies
-    const refreshed = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: { cookie: `bastion_refresh=${cookies['bastion_refresh']}` } });
+    const refreshCookie = `bastion_refresh=${cookies['bastion_refresh']}`;
+    const asForm = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', headers: { cookie: refreshCookie } });
+    assert.equal(asForm.statusCode, 403, 'a body-less, non-JSON cookie refresh could come from a cross-site form');
+    const crossSite = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/refresh',
+      headers: { cookie: refreshCookie, 'content-type': 'application/json', origin: 'https://evil.example' },
+      payload: '{}',
+    });
+    assert.equal(crossSite.statusCode, 403);
+    assert.equal(crossSite.json().code, 'origin_not_allowed');
+    const refreshed = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/refresh',
+      headers: { cookie: refreshCookie, 'content-type': 'application/json' },
+      payload: '{}',
+    });
     assert.equal(refreshed.statusCode, 200);
     const next = cookiesOf(refreshed.headers['set-cookie']);
     assert.ok(next['jwt'] && next['jwt'] !== cookies['jwt']);

@@ -15,6 +15,7 @@ import { constantTimeEqual } from '../../lib/random.ts';
 import type { SessionService } from '../../sessions/service.ts';
 import type { AccessClaims } from '../../tokens/claims.ts';
 import { ACCESS_COOKIE } from '../cookies.ts';
+import { ErrorBody } from '../schemas.ts';
 
 export type TokenSource = 'header' | 'cookie';
 
@@ -48,7 +49,7 @@ export function extractToken(request: FastifyRequest): { token: string; source: 
     if (match) return { token: match[2]!, source: 'header' };
     // Swagger UI users sometimes paste the bare token (seed 000: "or the token").
     if (BARE_JWT.test(header.trim())) return { token: header.trim(), source: 'header' };
-    throw new AppError('invalid_token', 'Authorization header must be "Bearer <token>"');
+    throw new AppError('invalid_token', 'The Authorization header must use the Bearer scheme');
   }
   const cookie = request.cookies[ACCESS_COOKIE];
   if (cookie) return { token: cookie, source: 'cookie' };
@@ -89,7 +90,12 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
   app.addHook('onRoute', (route) => {
     const handlers = ([] as unknown[]).concat(route.preHandler ?? []);
     if (!handlers.some((h) => typeof h === 'function' && GUARD in h)) return;
-    route.schema = { ...route.schema, security: route.schema?.security ?? [{ [SECURITY_SCHEME]: [] }] };
+    const response = (route.schema?.response ?? {}) as Record<string, unknown>;
+    route.schema = {
+      ...route.schema,
+      security: route.schema?.security ?? [{ [SECURITY_SCHEME]: [] }],
+      response: { 401: ErrorBody, 403: ErrorBody, ...response },
+    };
   });
 }
 

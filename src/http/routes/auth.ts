@@ -1,6 +1,8 @@
 /** /api/auth/*: sign up, log in, refresh, log out, who am I; and the seed's cookie login. */
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { preValidationAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, preValidationAsyncHookHandler } from 'fastify';
+import { AppError } from '../../errors/app-error.ts';
+import { isAllowedOrigin } from '../plugins/cors.ts';
 import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';
 import { clearSessionCookies, REFRESH_COOKIE, setSessionCookies } from '../cookies.ts';
@@ -13,6 +15,22 @@ export const emptyBodyAsObject: preValidationAsyncHookHandler = async (request) 
 };
 
 const tags = ['auth'];
+
+/**
+ * A refresh driven by the cookie alone cannot carry the CSRF token (the page may have
+ * lost it), so it is protected the other ways the OWASP CSRF Cheat Sheet lists: the
+ * Origin must be this server or an allowed one, and the body must be JSON, which a
+ * cross-site form cannot send without a CORS preflight.
+ */
+function checkCookieRefresh(request: FastifyRequest, origins: readonly string[]): void {
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && !isAllowedOrigin(origins, origin)) {
+    throw new AppError('origin_not_allowed');
+  }
+  if (!String(request.headers['content-type'] ?? '').startsWith('application/json')) {
+    throw new AppError('csrf_failed', 'A cookie refresh must be sent with Content-Type: application/json');
+  }
+}
 
 export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
   const { config, users, sessions, clock } = services;
@@ -76,8 +94,10 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const fromBody = request.body.refresh_token;
-        const presented = fromBody ?? request.cookies[REFRESH_COOKIE] ?? '';
-        const cookieMode = fromBody === undefined;
+        const fromCookie = request.cookies[REFRESH_COOKIE];
+        const cookieMode = fromBody === undefined && fromCookie !== undefined;
+        if (cookieMode) checkCookieRefresh(request, config.corsOrigins);
+        const presented = fromBody ?? fromCookie ?? '';
         reply.header('cache-control', 'no-store');
         const pair = await sessions.refresh(presented, cookieMode);
         if (!cookieMode) return tokenBody(pair);
