@@ -3,10 +3,6 @@
 import { ConfigError } from '../config/errors.ts';
 import { AppError } from '../errors/app-error.ts';
 import { UsageError } from './args.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { serve } from './commands/serve.ts';
-import { sessionsCommand } from './commands/sessions.ts';
-import { userCommand } from './commands/user.ts';
 
 const HELP = `usage: bastion <command>
   serve [--demo] [--port N] [--host H] [--database-url sqlite:path] ...   run the server (every setting has a flag)
@@ -16,26 +12,33 @@ const HELP = `usage: bastion <command>
   user list [--json]
   sessions revoke <username>                log the user out everywhere`;
 
-const COMMANDS: Record<string, (argv: readonly string[]) => Promise<void>> = {
-  serve,
-  migrate: migrateCommand,
-  user: userCommand,
-  sessions: sessionsCommand,
+type Command = (argv: readonly string[]) => Promise<void>;
+
+/** Loaded on use: `bastion --help` need not load the server. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.ts')).serve,
+  migrate: async () => (await import('./commands/migrate.ts')).migrateCommand,
+  user: async () => (await import('./commands/user.ts')).userCommand,
+  sessions: async () => (await import('./commands/sessions.ts')).sessionsCommand,
 };
 
 async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    console.log(HELP);
-    return name === undefined ? 2 : 0;
+  if (name === undefined) {
+    console.error(HELP);
+    return 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  if (name === 'help' || name === '--help' || name === '-h') {
+    console.log(HELP);
+    return 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
     console.error(`bastion: unknown command "${name}"\n${HELP}`);
     return 2;
   }
   try {
-    await command(rest);
+    await (await load())(rest);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,5 +1,6 @@
 /** Shared TypeBox schemas: the single source of validation, serialization and OpenAPI. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { USERNAME_PATTERN } from '../users/model.ts';
 
 export const ErrorBody = Type.Object(
   {
@@ -15,7 +16,7 @@ export const Message = Type.Object({ message: Type.String() });
 export const Username = Type.String({
   minLength: 3,
   maxLength: 64,
-  pattern: '^[\\p{L}\\p{N}._-]+$',
+  pattern: USERNAME_PATTERN,
   description: 'Letters, digits, dot, underscore, dash; compared case-insensitively',
 });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });

@@ -19,6 +19,14 @@ export const normalizeEmail = (email: string): string => email.normalize('NFKC')
 
 export const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
+/** Letters, digits, dot, underscore, dash; never "@", so an identifier with "@" is an email. */
+export const USERNAME_PATTERN = '^[\\p{L}\\p{N}._-]{3,64}$';
+const USERNAME_RE = new RegExp(USERNAME_PATTERN, 'u');
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export const isValidUsername = (username: string): boolean => USERNAME_RE.test(username);
+export const isValidEmail = (email: string): boolean => email.length <= 254 && EMAIL_RE.test(email);
+
 /** Whole years between a YYYY-MM-DD birth date and `now`. */
 export function ageOn(dob: string, now: Date): number {
   const [y, m, d] = dob.split('-').map(Number) as [number, number, number];

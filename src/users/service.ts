@@ -4,7 +4,15 @@ import type { Clock } from '../lib/clock.ts';
 import { hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
 import { checkPassword } from '../passwords/policy.ts';
 import type { Db } from '../storage/db.ts';
-import { normalizeEmail, normalizeUsername, ROLE_PATTERN, usernameKey, type PublicUser } from './model.ts';
+import {
+  isValidEmail,
+  isValidUsername,
+  normalizeEmail,
+  normalizeUsername,
+  ROLE_PATTERN,
+  usernameKey,
+  type PublicUser,
+} from './model.ts';
 import * as repo from './repo.ts';
 import type { UserWithRoles } from './repo.ts';
 
@@ -37,6 +45,10 @@ export class UserService {
   async create(input: NewUser, options: { enforcePolicy: boolean } = { enforcePolicy: true }): Promise<UserWithRoles> {
     const username = normalizeUsername(input.username);
     const email = input.email ? normalizeEmail(input.email) : null;
+    if (!isValidUsername(username)) {
+      throw new AppError('validation_failed', 'username must be 3 to 64 letters, digits, dots, underscores or dashes');
+    }
+    if (email !== null && !isValidEmail(email)) throw new AppError('validation_failed', 'email must be a valid email address');
     if (options.enforcePolicy) {
       const reasons = checkPassword(input.password, { username, email });
       if (reasons.length > 0) throw new AppError('weak_password', `Weak password: ${reasons.join('; ')}`, { details: { reasons } });

@@ -10,6 +10,6 @@ export async function sessionsCommand(argv: readonly string[]): Promise<void> {
   await withServices(config, async ({ users, sessions }) => {
     const user = await users.require(username);
     const count = await sessions.revokeAll(user.id, 'admin_revoke');
-    console.log(`revoked ${count} session(s) of ${user.username}; their access tokens stop working within ${config.revocationPollMs} ms`);
+    console.log(`revoked ${count} session(s) of ${user.username}; running servers apply it within their REVOCATION_POLL`);
   });
 }

@@ -1,11 +1,21 @@
+import { existsSync } from 'node:fs';
 import { closeServices, openServices } from '../../app.ts';
+import type { Config } from '../../config/load.ts';
 import type { Services } from '../../services.ts';
 import { parseCommand, UsageError } from '../args.ts';
 import { readPassword } from '../prompt.ts';
 
 const USAGE = 'usage: bastion user add <username> [--email e] [--name n] [--role r]... | user role <username> add|remove <role> | user list [--json]';
 
-async function withServices<T>(config: Parameters<typeof openServices>[0], fn: (s: Services) => Promise<T>): Promise<T> {
+/**
+ * Opens the store for a command. Commands that only read or change existing users refuse
+ * a SQLite file that does not exist, rather than create an empty database at a typo.
+ */
+async function withServices<T>(config: Config, fn: (s: Services) => Promise<T>, mayCreate = false): Promise<T> {
+  const path = config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl.slice('sqlite:'.length) : null;
+  if (!mayCreate && path !== null && path !== ':memory:' && !existsSync(path)) {
+    throw new Error(`no database at ${path} (run "bastion migrate" or "bastion user add" first, or set DATABASE_URL)`);
+  }
   const services = await openServices(config);
   try {
     return await fn(services);
@@ -35,7 +45,7 @@ export async function userCommand(argv: readonly string[]): Promise<void> {
           roles: (values['role'] as string[] | undefined) ?? [],
         });
         console.log(`created user ${user.username} (${user.id})${user.roles.length ? ` with roles ${user.roles.join(', ')}` : ''}`);
-      });
+      }, true);
       return;
     }
     case 'role': {
