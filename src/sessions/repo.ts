@@ -103,3 +103,15 @@ export function listLiveFamilies(db: Db, userId: string, now: number): Promise<R
     .orderBy('last_used_at', 'desc')
     .execute();
 }
+
+/** user id -> number of live sessions, for the admin list. */
+export async function countLiveFamilies(db: Db, now: number): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('refresh_families')
+    .select(['user_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .groupBy('user_id')
+    .execute();
+  return new Map(rows.map((r) => [r.user_id, Number(r.n)]));
+}

@@ -1,6 +1,6 @@
 /**
- * Revocation without a database read per request (DESIGN.md §2): a jti deny list and a
- * per-user "tokens valid after" stamp, held in memory and answered synchronously. Every
+ * Revocation without a database read per request (DESIGN.md §2): a jti deny list, a
+ * session (sid) deny list and a per-user "tokens valid after" stamp, held in memory and answered synchronously. Every
  * revocation is also a row in `revocations`, which each instance polls, so a logout on
  * one instance reaches the others within REVOCATION_POLL.
  */
@@ -16,6 +16,8 @@ const PRUNE_EVERY_MS = 60_000;
 
 export class RevocationList {
   private readonly jtis = new Map<string, number>();
+  /** session (refresh family) id -> expiry of the entry: every access token of that session is void */
+  private readonly sessions = new Map<string, number>();
   /** user id -> { not-before in seconds, expiry of the entry in ms } */
   private readonly users = new Map<string, { notBeforeSec: number; expiresAt: number }>();
   private cursor = 0;
@@ -42,8 +44,9 @@ export class RevocationList {
   }
 
   /** Synchronous: the hot path of every authenticated request. */
-  isRevoked(claims: Pick<AccessClaims, 'jti' | 'sub' | 'iat'>): boolean {
+  isRevoked(claims: Pick<AccessClaims, 'jti' | 'sub' | 'iat' | 'sid'>): boolean {
     if (this.jtis.has(claims.jti)) return true;
+    if (claims.sid !== undefined && this.sessions.has(claims.sid)) return true;
     const user = this.users.get(claims.sub);
     return user !== undefined && claims.iat < user.notBeforeSec;
   }
@@ -51,6 +54,12 @@ export class RevocationList {
   /** Denies one access token until it would have expired anyway. */
   async revokeToken(jti: string, expiresAtMs: number): Promise<void> {
     await this.record({ kind: 'jti', subject: jti, not_before: null, expires_at: expiresAtMs });
+  }
+
+  /** Voids every access token of one session (they all carry its id as `sid`). */
+  async revokeSessionTokens(sessionId: string, accessTtlSec: number, leewaySec: number, db: Db = this.db): Promise<void> {
+    const expires = this.clock.now() + (accessTtlSec + leewaySec) * 1000;
+    await this.record({ kind: 'session', subject: sessionId, not_before: null, expires_at: expires }, db);
   }
 
   /**
@@ -74,6 +83,7 @@ export class RevocationList {
 
   private apply(row: RevocationRow): void {
     if (row.kind === 'jti') this.jtis.set(row.subject, row.expires_at);
+    else if (row.kind === 'session') this.sessions.set(row.subject, row.expires_at);
     else {
       const notBeforeSec = Math.floor((row.not_before ?? 0) / 1000);
       const prev = this.users.get(row.subject);
@@ -93,7 +103,7 @@ export class RevocationList {
 
   private async prune(now: number): Promise<void> {
     this.lastPrune = now;
-    for (const [jti, exp] of this.jtis) if (exp <= now) this.jtis.delete(jti);
+    for (const map of [this.jtis, this.sessions]) for (const [key, exp] of map) if (exp <= now) map.delete(key);
     for (const [user, entry] of this.users) if (entry.expiresAt <= now) this.users.delete(user);
     await this.db.deleteFrom('revocations').where('expires_at', '<=', now).execute();
   }

@@ -36,6 +36,10 @@ export interface ClientInfo {
   readonly ip: string | null;
 }
 
+const ignoreMissingSession = (err: unknown): void => {
+  if (!(err instanceof AppError && err.code === 'session_not_found')) throw err;
+};
+
 /** Verified tokens remembered (bounded): the signature check is the costly part of a request. */
 const VERIFIED_CACHE_MAX = 10_000;
 
@@ -95,10 +99,29 @@ export class SessionService {
     return this.pair(user, outcome.familyId, outcome.token, outcome.expiresAt, cookieMode);
   }
 
-  /** Ends the session of the presented access token and denies that token itself. */
+  /** Ends the session of the presented access token, its other access tokens, and that token itself. */
   async logout(claims: AccessClaims): Promise<void> {
-    if (claims.sid) await repo.revokeFamilies(this.db, { familyId: claims.sid, userId: claims.sub }, 'logout', this.clock.now());
+    if (claims.sid) await this.revokeSession(claims.sub, claims.sid).catch(ignoreMissingSession);
     await this.revocations.revokeToken(claims.jti, claims.exp * 1000);
+  }
+
+  /** user id -> live session count */
+  countSessions(): Promise<Map<string, number>> {
+    return repo.countLiveFamilies(this.db, this.clock.now());
+  }
+
+  /** The user's live sessions, newest use first. */
+  listSessions(userId: string) {
+    return repo.listLiveFamilies(this.db, userId, this.clock.now());
+  }
+
+  /** Ends one of the user's own sessions: its refresh family and every access token it issued. */
+  async revokeSession(userId: string, familyId: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      const count = await repo.revokeFamilies(tx, { familyId, userId }, 'logout', this.clock.now());
+      if (count === 0) throw new AppError('session_not_found');
+      await this.revocations.revokeSessionTokens(familyId, this.config.jwt.accessTtlSec, this.config.jwt.leewaySec, tx);
+    });
   }
 
   /** Logout everywhere: every session of the user and every access token already issued. */

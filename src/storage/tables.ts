@@ -63,11 +63,12 @@ export interface SigningKeysTable {
 
 /**
  * Revocations every instance must honour until `expires_at`: a denied access-token jti
- * (kind 'jti'), or a user whose tokens issued before `not_before` are void (kind 'user').
+ * (kind 'jti'), every token of a session (kind 'session', subject = sid), or a user whose
+ * tokens issued before `not_before` are void (kind 'user').
  */
 export interface RevocationsTable {
   id: string;
-  kind: 'jti' | 'user';
+  kind: 'jti' | 'session' | 'user';
   subject: string;
   not_before: number | null;
   expires_at: number;

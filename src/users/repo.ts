@@ -67,6 +67,10 @@ export async function updatePasswordHash(db: Db, id: string, hash: string, now: 
   await db.updateTable('users').set({ password_hash: hash, updated_at: now }).where('id', '=', id).execute();
 }
 
+export async function setDisabled(db: Db, id: string, disabledAt: number | null, now: number): Promise<void> {
+  await db.updateTable('users').set({ disabled_at: disabledAt, updated_at: now }).where('id', '=', id).execute();
+}
+
 export async function addRole(db: Db, userId: string, role: string, now: number): Promise<boolean> {
   const result = await db
     .insertInto('user_roles')

@@ -49,10 +49,7 @@ export class UserService {
       throw new AppError('validation_failed', 'username must be 3 to 64 letters, digits, dots, underscores or dashes');
     }
     if (email !== null && !isValidEmail(email)) throw new AppError('validation_failed', 'email must be a valid email address');
-    if (options.enforcePolicy) {
-      const reasons = checkPassword(input.password, { username, email });
-      if (reasons.length > 0) throw new AppError('weak_password', `Weak password: ${reasons.join('; ')}`, { details: { reasons } });
-    }
+    if (options.enforcePolicy) this.assertPolicy(input.password, username, email);
     const roles = [...new Set(input.roles ?? [])];
     for (const role of roles) assertRole(role);
     if (input.dob) assertDob(input.dob, this.clock.now());
@@ -116,6 +113,26 @@ export class UserService {
 
   list(): Promise<UserWithRoles[]> {
     return repo.listUsers(this.db);
+  }
+
+  /** Checks the current password, applies the policy to the new one, stores its hash. */
+  async changePassword(userId: string, current: string, next: string): Promise<void> {
+    const user = await this.get(userId);
+    if (!(await verifyPassword(user.password_hash, current))) throw new AppError('wrong_password');
+    this.assertPolicy(next, user.username, user.email);
+    await repo.updatePasswordHash(this.db, user.id, await hashPassword(next, this.argon2), this.clock.now());
+  }
+
+  /** Disabling also ends every session (the caller revokes them); enabling does not restore any. */
+  async setDisabled(userId: string, disabled: boolean): Promise<UserWithRoles> {
+    const user = await this.get(userId);
+    await repo.setDisabled(this.db, user.id, disabled ? (user.disabled_at ?? this.clock.now()) : null, this.clock.now());
+    return this.get(userId);
+  }
+
+  private assertPolicy(password: string, username: string, email: string | null): void {
+    const reasons = checkPassword(password, { username, email });
+    if (reasons.length > 0) throw new AppError('weak_password', `Weak password: ${reasons.join('; ')}`, { details: { reasons } });
   }
 
   /** Adds or removes a role; the user's current tokens (which carry roles) are revoked. */

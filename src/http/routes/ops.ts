@@ -4,7 +4,7 @@ import { ping } from '../../storage/db.ts';
 
 const Status = Type.Object({ status: Type.String() });
 
-/** Health for orchestrators, the JWKS for other services, and `/` until the front end exists. */
+/** Health for orchestrators and the JWKS for other services. */
 export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
@@ -28,6 +28,5 @@ export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
         return services.keys.ring.jwks();
       },
     );
-    app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
   };
 }

@@ -1,0 +1,97 @@
+/** /api/admin/*: user administration, role admin only. */
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { AppError } from '../../errors/app-error.ts';
+import type { Services } from '../../services.ts';
+import { toPublicUser } from '../../users/service.ts';
+import { PublicUser } from '../schemas.ts';
+
+const tags = ['admin'];
+const UserId = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const AdminUser = Type.Object({ ...PublicUser.properties, sessions: Type.Integer({ description: 'active sessions' }) });
+
+export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
+  const { users, sessions } = services;
+  return async (app) => {
+    const admin = app.requireRoles('admin');
+    /** An admin cannot lock themselves out (the last way back in would be the CLI). */
+    const notSelf = (actor: string, target: string) => {
+      if (actor === target) throw new AppError('self_lockout');
+    };
+
+    app.get(
+      '/api/admin/users',
+      { preHandler: admin, schema: { tags, summary: 'Every user, with active session counts', response: { 200: Type.Array(AdminUser) } } },
+      async () => {
+        const counts = await sessions.countSessions();
+        return (await users.list()).map((u) => ({ ...toPublicUser(u), sessions: counts.get(u.id) ?? 0 }));
+      },
+    );
+
+    app.post(
+      '/api/admin/users/:id/roles',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: "Add a role (the user's tokens are revoked; they pick up the role on refresh)",
+          params: UserId,
+          body: Type.Object({ role: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false }),
+          response: { 200: PublicUser },
+        },
+      },
+      async (request) => toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'add', request.body.role)),
+    );
+
+    app.delete(
+      '/api/admin/users/:id/roles/:role',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: 'Remove a role',
+          params: Type.Object({ id: Type.String({ maxLength: 64 }), role: Type.String({ maxLength: 32 }) }),
+          response: { 200: PublicUser },
+        },
+      },
+      async (request) => {
+        if (request.params.role === 'admin') notSelf(request.auth!.sub, request.params.id);
+        return toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'remove', request.params.role));
+      },
+    );
+
+    for (const action of ['disable', 'enable'] as const) {
+      app.post(
+        `/api/admin/users/:id/${action}`,
+        {
+          preHandler: admin,
+          schema: {
+            tags,
+            summary: action === 'disable' ? 'Disable a user and end all their sessions' : 'Enable a user',
+            params: UserId,
+            response: { 200: PublicUser },
+          },
+        },
+        async (request) => {
+          if (action === 'disable') notSelf(request.auth!.sub, request.params.id);
+          const user = await users.setDisabled(request.params.id, action === 'disable');
+          if (action === 'disable') await sessions.revokeAll(user.id, 'disabled');
+          return toPublicUser(user);
+        },
+      );
+    }
+
+    app.post(
+      '/api/admin/users/:id/sessions/revoke',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: "End all of a user's sessions and access tokens",
+          params: UserId,
+          response: { 200: Type.Object({ revoked: Type.Integer() }) },
+        },
+      },
+      async (request) => ({ revoked: await sessions.revokeAll((await users.get(request.params.id)).id, 'admin_revoke') }),
+    );
+  };
+}
