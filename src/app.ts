@@ -19,7 +19,9 @@ import { authRoutes } from './http/routes/auth.ts';
 import { opsRoutes } from './http/routes/ops.ts';
 import { personRoutes } from './http/routes/persons.ts';
 import { seedRoutes } from './http/routes/seeds.ts';
+import { AuditLog } from './audit/log.ts';
 import { KeyService } from './keys/service.ts';
+import { LoginThrottle } from './throttle/login.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Services } from './services.ts';
 import { RevocationList } from './sessions/revocation.ts';
@@ -38,10 +40,12 @@ export async function openServices(config: Config, clock: Clock = systemClock): 
     const keys = await KeyService.open(store.db, config.jwt.alg, config.jwt.secret, clock);
     const revocations = new RevocationList(store.db, clock);
     await revocations.start(config.revocationPollMs);
-    const sessions = new SessionService(store.db, config, keys, revocations, clock);
-    const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId));
+    const audit = new AuditLog(store.db, clock);
+    const sessions = new SessionService(store.db, config, keys, revocations, clock, audit);
+    const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId), audit);
+    const throttle = new LoginThrottle(store.db, clock, config.throttle);
     if (config.demo) await seedDemo(users);
-    return { config, clock, store, keys, revocations, users, sessions };
+    return { config, clock, store, keys, revocations, users, sessions, audit, throttle };
   } catch (err) {
     await store.close();
     throw err;
@@ -124,7 +128,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(cookie);
   await registerCors(app, config.corsOrigins);
-  await app.register(authPlugin, { sessions: services.sessions });
+  await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
   await registerDocs(app, VERSION);
 
   await app.register(opsRoutes(services));

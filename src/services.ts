@@ -1,9 +1,11 @@
+import type { AuditLog } from './audit/log.ts';
 import type { Config } from './config/load.ts';
 import type { KeyService } from './keys/service.ts';
 import type { Clock } from './lib/clock.ts';
 import type { RevocationList } from './sessions/revocation.ts';
 import type { SessionService } from './sessions/service.ts';
 import type { DbHandle } from './storage/db.ts';
+import type { LoginThrottle } from './throttle/login.ts';
 import type { UserService } from './users/service.ts';
 
 /** Everything a route or command needs, built once by `openServices`. */
@@ -15,4 +17,6 @@ export interface Services {
   readonly revocations: RevocationList;
   readonly users: UserService;
   readonly sessions: SessionService;
+  readonly audit: AuditLog;
+  readonly throttle: LoginThrottle;
 }

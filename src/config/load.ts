@@ -13,8 +13,30 @@ export interface Config {
     readonly audience: string;
     readonly leewaySec: number;
     readonly accessTtlSec: number;
+    /** earlier HS256 secrets, still accepted for verification */
+    readonly previousSecrets: readonly string[];
+    /** sensitive actions need a password login at most this old */
+    readonly freshLoginSec: number;
   };
+  /** absolute lifetime of a session (refresh family) */
   readonly refreshTtlSec: number;
+  readonly session: { readonly idleTtlSec: number; readonly reuseGraceSec: number };
+  readonly trustProxy: boolean | number | readonly string[];
+  readonly throttle: {
+    readonly maxAccountFailures: number;
+    readonly maxIpFailures: number;
+    readonly lockoutMs: number;
+    readonly lockoutMaxMs: number;
+    readonly authRatePerMinute: number;
+  };
+  readonly mail: {
+    readonly publicUrl: string;
+    readonly smtpUrl: string | null;
+    readonly from: string;
+    readonly outboxDir: string;
+    readonly resetTtlSec: number;
+    readonly confirmTtlSec: number;
+  };
   readonly cookie: { readonly secure: boolean; readonly sameSite: SameSite };
   readonly demo: boolean;
   readonly logLevel: LogLevel;
@@ -74,9 +96,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     throw new ConfigError('ARGON2_MEMORY', `must be at least 8 KiB per lane (${8 * argon2.parallelism} for ARGON2_PARALLELISM=${argon2.parallelism})`);
   }
 
+  const host = get('HOST');
+  const port = get('PORT');
+  const lockoutMs = get('LOGIN_LOCKOUT');
+  const lockoutMaxMs = get('LOGIN_LOCKOUT_MAX');
+  if (lockoutMaxMs < lockoutMs) throw new ConfigError('LOGIN_LOCKOUT_MAX', 'must not be shorter than LOGIN_LOCKOUT');
+
   const config: Config = {
-    host: get('HOST'),
-    port: get('PORT'),
+    host,
+    port,
     databaseUrl: get('DATABASE_URL'),
     corsOrigins: get('CORS_ORIGINS'),
     jwt: {
@@ -86,8 +114,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
       audience: get('JWT_AUDIENCE'),
       leewaySec: Math.floor(get('JWT_LEEWAY') / 1000),
       accessTtlSec: Math.floor(accessMs / 1000),
+      previousSecrets: alg === 'HS256' ? get('JWT_SECRET_PREVIOUS') : [],
+      freshLoginSec: Math.floor(get('FRESH_LOGIN_WINDOW') / 1000),
     },
     refreshTtlSec: Math.floor(refreshMs / 1000),
+    session: {
+      idleTtlSec: Math.floor(Math.min(get('SESSION_IDLE_TTL'), refreshMs) / 1000),
+      reuseGraceSec: Math.floor(get('REFRESH_REUSE_GRACE') / 1000),
+    },
+    trustProxy: get('TRUST_PROXY'),
+    throttle: {
+      maxAccountFailures: get('LOGIN_MAX_FAILURES'),
+      maxIpFailures: get('LOGIN_IP_MAX_FAILURES'),
+      lockoutMs,
+      lockoutMaxMs,
+      authRatePerMinute: get('AUTH_RATE_LIMIT'),
+    },
+    mail: {
+      publicUrl: optional('PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      smtpUrl: optional('SMTP_URL'),
+      from: get('MAIL_FROM'),
+      outboxDir: get('OUTBOX_DIR'),
+      resetTtlSec: Math.floor(get('RESET_TOKEN_TTL') / 1000),
+      confirmTtlSec: Math.floor(get('CONFIRM_TOKEN_TTL') / 1000),
+    },
     cookie: { secure, sameSite },
     demo: get('DEMO'),
     logLevel: get('LOG_LEVEL'),

@@ -90,6 +90,36 @@ const origins: Parse<readonly string[]> = (raw) => {
   return list;
 };
 
+/** false | true | hop count | list of proxy addresses, as Fastify's trustProxy takes them. */
+const trustProxy: Parse<boolean | number | string[]> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (v === 'false' || v === '0' || v === '') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  return list.every((s) => /^[0-9a-f.:]+(\/\d{1,3})?$/.test(s))
+    ? list
+    : { invalid: 'must be false, true, a hop count, or a comma list of IP addresses/CIDRs' };
+};
+
+/** Secrets are never echoed in the error. */
+const secretList: Parse<readonly string[]> = (raw) => {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return list.every((s) => Buffer.byteLength(s) >= 32) ? list : { invalid: 'must be a comma list of secrets of at least 32 bytes each' };
+};
+
+const httpUrl: Parse<string> = (raw) => {
+  try {
+    const url = new URL(raw);
+    if (/^https?:$/.test(url.protocol)) return raw.replace(/\/+$/, '');
+  } catch {
+    // fall through
+  }
+  return { invalid: `must be an http(s) URL (got "${raw}")` };
+};
+
+const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { invalid: 'must be smtp://… or smtps://…' });
+
 export const SETTINGS = {
   HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
   PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
@@ -110,6 +140,27 @@ export const SETTINGS = {
   ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
   BODY_LIMIT: { doc: 'Largest request body in bytes', default: '65536', flagKind: 'string', parse: integer(1024, 10_485_760) },
+  TRUST_PROXY: {
+    doc: 'Trust X-Forwarded-For from: false, true, a hop count, or a comma list of proxy IPs/CIDRs',
+    default: 'false',
+    flagKind: 'string',
+    parse: trustProxy,
+  },
+  JWT_SECRET_PREVIOUS: { doc: 'Comma list of earlier HS256 secrets still accepted for verification', default: '', flagKind: 'string', parse: secretList },
+  SESSION_IDLE_TTL: { doc: 'A session unused this long ends (refresh idle timeout)', default: '7d', flagKind: 'string', parse: duration(60_000, 365 * 86_400_000) },
+  REFRESH_REUSE_GRACE: { doc: 'A spent refresh token may be retried this soon (client lost the response)', default: '10s', flagKind: 'string', parse: duration(0, 300_000) },
+  FRESH_LOGIN_WINDOW: { doc: 'Sensitive actions need a password login this recent', default: '10m', flagKind: 'string', parse: duration(60_000, 86_400_000) },
+  LOGIN_MAX_FAILURES: { doc: 'Failed logins per account before a lockout', default: '5', flagKind: 'string', parse: integer(1, 1000) },
+  LOGIN_IP_MAX_FAILURES: { doc: 'Failed logins per client IP before a lockout', default: '30', flagKind: 'string', parse: integer(1, 100_000) },
+  LOGIN_LOCKOUT: { doc: 'First lockout; each further lockout doubles it', default: '30s', flagKind: 'string', parse: duration(1000, 86_400_000) },
+  LOGIN_LOCKOUT_MAX: { doc: 'Longest lockout', default: '15m', flagKind: 'string', parse: duration(1000, 7 * 86_400_000) },
+  AUTH_RATE_LIMIT: { doc: 'Requests per minute per client IP on auth routes (generic flood limit)', default: '120', flagKind: 'string', parse: integer(1, 1_000_000) },
+  PUBLIC_URL: { doc: 'Base URL used in links sent by mail (default http://HOST:PORT)', flagKind: 'string', parse: httpUrl },
+  SMTP_URL: { doc: 'smtp(s)://user:pass@host:port for outgoing mail; unset writes mail to OUTBOX_DIR', flagKind: 'string', parse: smtpUrl },
+  MAIL_FROM: { doc: 'From address of outgoing mail', default: 'Bastion <no-reply@localhost>', flagKind: 'string', parse: nonEmpty(255) },
+  OUTBOX_DIR: { doc: 'Where mail goes when SMTP_URL is unset', default: './data/outbox', flagKind: 'string', parse: nonEmpty(1024) },
+  RESET_TOKEN_TTL: { doc: 'Lifetime of a password-reset link', default: '30m', flagKind: 'string', parse: duration(60_000, 86_400_000) },
+  CONFIRM_TOKEN_TTL: { doc: 'Lifetime of an email-confirmation link', default: '24h', flagKind: 'string', parse: duration(60_000, 30 * 86_400_000) },
   REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database', default: '1s', flagKind: 'string', parse: duration(100, 60_000) },
 } as const satisfies Record<string, Setting<unknown>>;
 

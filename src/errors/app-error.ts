@@ -6,15 +6,18 @@ import { ERRORS, type ErrorCode } from './codes.ts';
  */
 export class AppError extends Error {
   readonly details: unknown;
+  /** extra response headers, e.g. Retry-After */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     readonly code: ErrorCode,
     message: string = ERRORS[code].message,
-    options: { cause?: unknown; details?: unknown } = {},
+    options: { cause?: unknown; details?: unknown; headers?: Record<string, string> } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'AppError';
     this.details = options.details;
+    this.headers = options.headers ?? {};
   }
 
   get status(): number {

@@ -94,6 +94,7 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
     );
   }
   if (status >= 400 && status < 500) reply.header('cache-control', 'no-store');
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   return reply
     .code(status)
     .type('application/json; charset=utf-8')

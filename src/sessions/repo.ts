@@ -58,6 +58,8 @@ export function findTokenWithFamily(db: Db, tokenId: string) {
       't.used_at',
       'f.user_id',
       'f.revoked_at',
+      'f.created_at as family_created_at',
+      'f.last_used_at as family_last_used_at',
       'f.expires_at as family_expires_at',
     ])
     .where('t.id', '=', tokenId)

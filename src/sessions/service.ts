@@ -4,6 +4,7 @@
  * Access tokens are issued and verified here, with the revocation list on top.
  */
 import { randomUUID } from 'node:crypto';
+import type { AuditContext, AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/load.ts';
 import { AppError } from '../errors/app-error.ts';
 import { toSeconds, type Clock } from '../lib/clock.ts';
@@ -50,10 +51,11 @@ export class SessionService {
 
   constructor(
     private readonly db: Db,
-    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec'>,
+    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec' | 'session'>,
     private readonly keys: KeyService,
     private readonly revocations: RevocationList,
     private readonly clock: Clock,
+    private readonly audit: AuditLog,
   ) {}
 
   /** Opens a session for an authenticated user. */
@@ -66,22 +68,35 @@ export class SessionService {
       await repo.insertFamily(tx, { id: familyId, userId: user.id, expiresAt, ...client }, now);
       await repo.insertRefreshToken(tx, { id: refresh.id, familyId, secretHash: refresh.secretHash, parentId: null, expiresAt }, now);
     });
-    return this.pair(user, familyId, refresh.token, expiresAt, cookieMode);
+    return this.pair(user, familyId, refresh.token, expiresAt, cookieMode, now);
   }
 
-  /** Rotates a refresh token into a new pair; see the class comment for reuse. */
-  async refresh(presented: string, cookieMode: boolean): Promise<TokenPair> {
+  /**
+   * Rotates a refresh token into a new pair, in one transaction. A spent token shown
+   * again within REFRESH_REUSE_GRACE is a race (two tabs) or a retry: 409, nothing
+   * revoked, exactly one request ever wins. Later, it is a replay: the whole family is
+   * revoked and recorded (RFC 9700 §4.14.2). Sessions also end after SESSION_IDLE_TTL
+   * without use and at their absolute expiry.
+   */
+  async refresh(presented: string, cookieMode: boolean, client: ClientInfo): Promise<TokenPair> {
     const parts = parseRefreshToken(presented);
     if (!parts) throw new AppError('invalid_refresh_token');
     const now = this.clock.now();
+    const { session } = this.config;
     const outcome = await this.db.transaction().execute(async (tx) => {
       const row = await repo.findTokenWithFamily(tx, parts.id);
       if (!row || !refreshSecretMatches(parts.secret, row.secret_hash)) return { kind: 'invalid' as const };
       if (row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return { kind: 'invalid' as const };
-      if (row.used_at !== null || !(await repo.spendToken(tx, row.id, now))) {
+      if (now - row.family_last_used_at > session.idleTtlSec * 1000) {
+        await repo.revokeFamilies(tx, { familyId: row.family_id }, 'idle', now);
+        return { kind: 'invalid' as const };
+      }
+      const spent = row.used_at !== null || !(await repo.spendToken(tx, row.id, now));
+      if (spent) {
+        if (row.used_at === null || now - row.used_at <= session.reuseGraceSec * 1000) return { kind: 'conflict' as const };
         // The revocation must commit even though the request fails (sb GrantRefreshTokenSwap).
         await repo.revokeFamilies(tx, { familyId: row.family_id }, 'refresh_token_reused', now);
-        return { kind: 'reused' as const };
+        return { kind: 'reused' as const, userId: row.user_id, familyId: row.family_id };
       }
       const next = newRefreshToken();
       await repo.insertRefreshToken(
@@ -90,19 +105,25 @@ export class SessionService {
         now,
       );
       await repo.touchFamily(tx, row.family_id, now);
-      return { kind: 'rotated' as const, userId: row.user_id, familyId: row.family_id, token: next.token, expiresAt: row.family_expires_at };
+      return { kind: 'rotated' as const, row, token: next.token };
     });
     if (outcome.kind === 'invalid') throw new AppError('invalid_refresh_token');
-    if (outcome.kind === 'reused') throw new AppError('refresh_token_reused');
-    const user = await findUserById(this.db, outcome.userId);
+    if (outcome.kind === 'conflict') throw new AppError('refresh_conflict');
+    if (outcome.kind === 'reused') {
+      await this.revocations.revokeSessionTokens(outcome.familyId, this.config.jwt.accessTtlSec, this.config.jwt.leewaySec);
+      await this.audit.record('refresh_reuse', { userId: outcome.userId, ...client, details: { session: outcome.familyId } });
+      throw new AppError('refresh_token_reused');
+    }
+    const user = await findUserById(this.db, outcome.row.user_id);
     if (!user || user.disabled_at !== null) throw new AppError('invalid_refresh_token');
-    return this.pair(user, outcome.familyId, outcome.token, outcome.expiresAt, cookieMode);
+    return this.pair(user, outcome.row.family_id, outcome.token, outcome.row.family_expires_at, cookieMode, outcome.row.family_created_at);
   }
 
   /** Ends the session of the presented access token, its other access tokens, and that token itself. */
-  async logout(claims: AccessClaims): Promise<void> {
-    if (claims.sid) await this.revokeSession(claims.sub, claims.sid).catch(ignoreMissingSession);
+  async logout(claims: AccessClaims, context: AuditContext = {}): Promise<void> {
+    if (claims.sid) await this.endSession(claims.sub, claims.sid).catch(ignoreMissingSession);
     await this.revocations.revokeToken(claims.jti, claims.exp * 1000);
+    await this.audit.record('logout', { ...context, userId: claims.sub, details: { session: claims.sid ?? null } });
   }
 
   /** user id -> live session count */
@@ -116,7 +137,12 @@ export class SessionService {
   }
 
   /** Ends one of the user's own sessions: its refresh family and every access token it issued. */
-  async revokeSession(userId: string, familyId: string): Promise<void> {
+  async revokeSession(userId: string, familyId: string, context: AuditContext = {}): Promise<void> {
+    await this.endSession(userId, familyId);
+    await this.audit.record('session_revoked', { ...context, userId, details: { session: familyId } });
+  }
+
+  private async endSession(userId: string, familyId: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       const count = await repo.revokeFamilies(tx, { familyId, userId }, 'logout', this.clock.now());
       if (count === 0) throw new AppError('session_not_found');
@@ -125,12 +151,14 @@ export class SessionService {
   }
 
   /** Logout everywhere: every session of the user and every access token already issued. */
-  async revokeAll(userId: string, reason: string): Promise<number> {
-    return this.db.transaction().execute(async (tx) => {
-      const count = await repo.revokeFamilies(tx, { userId }, reason, this.clock.now());
+  async revokeAll(userId: string, reason: string, context: AuditContext = {}): Promise<number> {
+    const count = await this.db.transaction().execute(async (tx) => {
+      const n = await repo.revokeFamilies(tx, { userId }, reason, this.clock.now());
       await this.revokeAccessTokens(userId, tx);
-      return count;
+      return n;
     });
+    await this.audit.record(reason === 'logout_all' ? 'logout_all' : 'session_revoked', { ...context, userId, details: { reason, sessions: count } });
+    return count;
   }
 
   /** Voids the user's access tokens issued so far (e.g. after a role change). */
@@ -178,6 +206,7 @@ export class SessionService {
     refreshToken: string,
     sessionExpiresAt: number,
     cookieMode: boolean,
+    authTimeMs: number,
   ): Promise<TokenPair> {
     await waitForStamp(user.tokens_valid_after, this.clock);
     const csrf = cookieMode ? randomToken(24) : undefined;
@@ -187,6 +216,7 @@ export class SessionService {
       roles: user.roles,
       sid: familyId,
       ...(csrf ? { csrf } : {}),
+      authTime: toSeconds(authTimeMs),
       key: this.keys.ring.active,
       issuer: jwt.issuer,
       audience: jwt.audience,

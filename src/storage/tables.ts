@@ -20,6 +20,12 @@ export interface UsersTable {
   tokens_valid_after: number;
   created_at: number;
   updated_at: number;
+  email_confirmed_at: number | null;
+  /** base32 TOTP secret; set at enrolment, active once totp_enabled_at is set */
+  totp_secret: string | null;
+  totp_enabled_at: number | null;
+  /** last accepted TOTP time step: a code is never accepted twice (RFC 6238 §5.2) */
+  totp_last_step: number | null;
 }
 
 export interface UserRolesTable {
@@ -75,6 +81,47 @@ export interface RevocationsTable {
   created_at: number;
 }
 
+export interface AuditEventsTable {
+  id: string;
+  at: number;
+  type: string;
+  user_id: string | null;
+  /** who did it, when not the user themselves (an admin, the CLI) */
+  actor_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON */
+  details: string | null;
+}
+
+export interface LoginAttemptsTable {
+  key: string;
+  failures: number;
+  window_start: number;
+  locked_until: number | null;
+  lockouts: number;
+  updated_at: number;
+}
+
+export interface OneTimeTokensTable {
+  id: string;
+  user_id: string;
+  purpose: 'password_reset' | 'email_confirm' | 'mfa_challenge';
+  secret_hash: string;
+  data: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface MfaRecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
 export interface Database {
   users: UsersTable;
   user_roles: UserRolesTable;
@@ -82,6 +129,10 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
   revocations: RevocationsTable;
+  audit_events: AuditEventsTable;
+  login_attempts: LoginAttemptsTable;
+  one_time_tokens: OneTimeTokensTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

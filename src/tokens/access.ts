@@ -17,6 +17,7 @@ export interface IssueInput {
   readonly roles: readonly string[];
   readonly sid?: string;
   readonly csrf?: string;
+  readonly authTime?: number;
   readonly key: SigningKey;
   readonly issuer: string;
   readonly audience: string;
@@ -35,6 +36,7 @@ export async function issueAccessToken(input: IssueInput): Promise<{ token: stri
     roles: [...input.roles],
     ...(input.sid ? { sid: input.sid } : {}),
     ...(input.csrf ? { csrf: input.csrf } : {}),
+    ...(input.authTime !== undefined ? { auth_time: input.authTime } : {}),
   };
   const token = await new SignJWT({ ...claims })
     .setProtectedHeader({ alg: input.key.alg, kid: input.key.kid, typ: ACCESS_TOKEN_TYP })

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { AuditContext, AuditLog } from '../audit/log.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
 import { hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
@@ -37,12 +38,17 @@ export class UserService {
     private readonly argon2: Argon2Params,
     private readonly clock: Clock,
     private readonly revokeTokens: RevokeUserTokens,
+    private readonly audit: AuditLog,
   ) {
     this.dummyHash = hashPassword(randomUUID(), argon2);
   }
 
   /** `enforcePolicy: false` only for demo seeding, where the seed passwords are short. */
-  async create(input: NewUser, options: { enforcePolicy: boolean } = { enforcePolicy: true }): Promise<UserWithRoles> {
+  async create(
+    input: NewUser,
+    options: { enforcePolicy: boolean } = { enforcePolicy: true },
+    context: AuditContext = {},
+  ): Promise<UserWithRoles> {
     const username = normalizeUsername(input.username);
     const email = input.email ? normalizeEmail(input.email) : null;
     if (!isValidUsername(username)) {
@@ -73,6 +79,7 @@ export class UserService {
       roles,
       now,
     );
+    await this.audit.record('signup', { ...context, userId: id, details: { username, roles } });
     return (await repo.findUserById(this.db, id))!;
   }
 
@@ -116,17 +123,19 @@ export class UserService {
   }
 
   /** Checks the current password, applies the policy to the new one, stores its hash. */
-  async changePassword(userId: string, current: string, next: string): Promise<void> {
+  async changePassword(userId: string, current: string, next: string, context: AuditContext = {}): Promise<void> {
     const user = await this.get(userId);
     if (!(await verifyPassword(user.password_hash, current))) throw new AppError('wrong_password');
     this.assertPolicy(next, user.username, user.email);
     await repo.updatePasswordHash(this.db, user.id, await hashPassword(next, this.argon2), this.clock.now());
+    await this.audit.record('password_change', { ...context, userId: user.id });
   }
 
   /** Disabling also ends every session (the caller revokes them); enabling does not restore any. */
-  async setDisabled(userId: string, disabled: boolean): Promise<UserWithRoles> {
+  async setDisabled(userId: string, disabled: boolean, context: AuditContext = {}): Promise<UserWithRoles> {
     const user = await this.get(userId);
     await repo.setDisabled(this.db, user.id, disabled ? (user.disabled_at ?? this.clock.now()) : null, this.clock.now());
+    await this.audit.record(disabled ? 'user_disabled' : 'user_enabled', { ...context, userId: user.id });
     return this.get(userId);
   }
 
@@ -136,13 +145,16 @@ export class UserService {
   }
 
   /** Adds or removes a role; the user's current tokens (which carry roles) are revoked. */
-  async changeRole(userId: string, action: 'add' | 'remove', role: string): Promise<UserWithRoles> {
+  async changeRole(userId: string, action: 'add' | 'remove', role: string, context: AuditContext = {}): Promise<UserWithRoles> {
     assertRole(role);
     const changed =
       action === 'add'
         ? await repo.addRole(this.db, userId, role, this.clock.now())
         : await repo.removeRole(this.db, userId, role);
-    if (changed) await this.revokeTokens(userId);
+    if (changed) {
+      await this.revokeTokens(userId);
+      await this.audit.record('role_change', { ...context, userId, details: { action, role } });
+    }
     return this.get(userId);
   }
 }

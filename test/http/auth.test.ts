@@ -1,6 +1,57 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ManualClock } from '../../src/lib/clock.ts';
 import { bearer, buildTestApp, signupAndLogin, type TestApp } from '../helpers/app.ts';
+
+describe('refresh-token families', () => {
+  let t: TestApp;
+  const clock = new ManualClock();
+  before(async () => {
+    t = await buildTestApp({ REFRESH_REUSE_GRACE: '10s', SESSION_IDLE_TTL: '1h', REFRESH_TTL: '3h' }, { clock });
+  });
+  after(() => t.close());
+  const refresh = (token: string) => t.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: token } });
+
+  test('refresh rotates; a spent token replayed after the grace window revokes the family and is audited', async () => {
+    const first = await signupAndLogin(t.app, 'frank');
+    const r1 = await refresh(first.refresh_token);
+    assert.equal(r1.statusCode, 200);
+    const second = r1.json();
+    assert.notEqual(second.refresh_token, first.refresh_token);
+    assert.notEqual(second.access_token, first.access_token);
+
+    const early = await refresh(first.refresh_token);
+    assert.equal(early.statusCode, 409, 'inside the grace window: a race or a retry, not an attack');
+    assert.equal(early.json().code, 'refresh_conflict');
+
+    clock.advance(11_000);
+    const replay = await refresh(first.refresh_token);
+    assert.equal(replay.statusCode, 401);
+    assert.equal(replay.json().code, 'refresh_token_reused');
+    // the newer token and the session's access tokens are dead too: the family is revoked
+    assert.equal((await refresh(second.refresh_token)).json().code, 'invalid_refresh_token');
+    assert.equal((await t.app.inject({ url: '/api/secure', headers: bearer(second.access_token) })).json().code, 'token_revoked');
+    const events = await t.app.services.audit.list({ limit: 10, type: 'refresh_reuse' });
+    assert.equal(events.length, 1);
+  });
+
+  test('a session unused for SESSION_IDLE_TTL ends; an active one ends at REFRESH_TTL', async () => {
+    const idle = await signupAndLogin(t.app, 'ivy');
+    clock.advance(60 * 60_000 + 1000);
+    assert.equal((await refresh(idle.refresh_token)).json().code, 'invalid_refresh_token');
+
+    const login = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'ivy', password: 'correct horse battery' } });
+    let token = login.json().refresh_token as string;
+    for (const minutes of [50, 100, 150]) {
+      clock.advance(50 * 60_000);
+      const r = await refresh(token);
+      assert.equal(r.statusCode, 200, `refresh after ${minutes} min`);
+      token = r.json().refresh_token;
+    }
+    clock.advance(50 * 60_000); // 200 min: used within the idle window, but past the absolute 3 h
+    assert.equal((await refresh(token)).json().code, 'invalid_refresh_token');
+  });
+});
 
 describe('auth API', () => {
   let t: TestApp;
@@ -95,31 +146,19 @@ describe('auth API', () => {
     assert.equal(me.json().username, 'erin');
   });
 
-  test('refresh rotates; reusing a spent token revokes the whole family', async () => {
-    const first = await signupAndLogin(t.app, 'frank');
-    const refresh = (token: string) => t.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: token } });
-    const r1 = await refresh(first.refresh_token);
-    assert.equal(r1.statusCode, 200);
-    const second = r1.json();
-    assert.notEqual(second.refresh_token, first.refresh_token);
-    assert.notEqual(second.access_token, first.access_token);
-    assert.equal((await t.app.inject({ url: '/api/auth/me', headers: bearer(second.access_token) })).statusCode, 200);
-
-    const reuse = await refresh(first.refresh_token);
-    assert.equal(reuse.statusCode, 401);
-    assert.equal(reuse.json().code, 'refresh_token_reused');
-    // the attacker's or the victim's newer token is dead too: the family is revoked
-    const afterReuse = await refresh(second.refresh_token);
-    assert.equal(afterReuse.statusCode, 401);
-    assert.equal(afterReuse.json().code, 'invalid_refresh_token');
-  });
-
-  test('concurrent refreshes of one token: exactly one wins', async () => {
+  test('concurrent refreshes of one token: exactly one wins, the others get 409 and nothing is revoked', async () => {
     const pair = await signupAndLogin(t.app, 'grace');
     const results = await Promise.all(
       Array.from({ length: 5 }, () => t.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: pair.refresh_token } })),
     );
-    assert.equal(results.filter((r) => r.statusCode === 200).length, 1);
+    const winners = results.filter((r) => r.statusCode === 200);
+    assert.equal(winners.length, 1);
+    for (const loser of results.filter((r) => r.statusCode !== 200)) {
+      assert.equal(loser.statusCode, 409);
+      assert.equal(loser.json().code, 'refresh_conflict');
+    }
+    const next = await t.app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: winners[0]!.json().refresh_token } });
+    assert.equal(next.statusCode, 200, "the winner's session lives on");
   });
 
   test('bad refresh tokens are 401 invalid_refresh_token', async () => {

@@ -11,6 +11,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../errors/app-error.ts';
+import { toSeconds, type Clock } from '../../lib/clock.ts';
 import { constantTimeEqual } from '../../lib/random.ts';
 import type { SessionService } from '../../sessions/service.ts';
 import type { AccessClaims } from '../../tokens/claims.ts';
@@ -25,6 +26,8 @@ declare module 'fastify' {
     requireAuth: preHandlerAsyncHookHandler;
     /** preHandler: requireAuth, then at least one of the roles */
     requireRoles(...roles: string[]): preHandlerAsyncHookHandler;
+    /** preHandler: requireAuth, and the password was proved within FRESH_LOGIN_WINDOW (FJE's fresh tokens) */
+    requireFreshAuth: preHandlerAsyncHookHandler;
   }
   interface FastifyRequest {
     /** the verified claims, set by requireAuth */
@@ -61,7 +64,7 @@ function checkCsrf(request: FastifyRequest, claims: AccessClaims): void {
   if (typeof sent !== 'string' || !claims.csrf || !constantTimeEqual(sent, claims.csrf)) throw new AppError('csrf_failed');
 }
 
-async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService }): Promise<void> {
+async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService; freshLoginSec: number; clock: Clock }): Promise<void> {
   app.decorateRequest('auth', null);
   app.decorateRequest('authSource', null);
 
@@ -83,8 +86,18 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
     return Object.assign(guard, { [GUARD]: true });
   };
 
+  const requireFreshAuth: preHandlerAsyncHookHandler = async function requireFreshAuth(request, reply) {
+    await requireAuth.call(this, request, reply);
+    const authTime = request.auth!.auth_time;
+    if (authTime === undefined || toSeconds(opts.clock.now()) - authTime > opts.freshLoginSec) {
+      throw new AppError('fresh_login_required');
+    }
+  };
+  Object.assign(requireFreshAuth, { [GUARD]: true });
+
   app.decorate('requireAuth', requireAuth);
   app.decorate('requireRoles', requireRoles);
+  app.decorate('requireFreshAuth', requireFreshAuth);
 
   // Guarded routes get the padlock in OpenAPI without each route saying so.
   app.addHook('onRoute', (route) => {

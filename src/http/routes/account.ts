@@ -6,6 +6,7 @@ import type { Services } from '../../services.ts';
 import { clearSessionCookies } from '../cookies.ts';
 import { Password } from '../schemas.ts';
 import { emptyBodyAsObject } from './auth.ts';
+import { auditContext } from './login.ts';
 
 const tags = ['account'];
 
@@ -52,7 +53,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
         schema: { tags, summary: 'Log out one of my sessions', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) },
       },
       async (request, reply) => {
-        await sessions.revokeSession(request.auth!.sub, request.params.id);
+        await sessions.revokeSession(request.auth!.sub, request.params.id, auditContext(request));
         if (request.params.id === request.auth!.sid) clearSessionCookies(reply, config.cookie);
         return reply.code(204).send();
       },
@@ -62,7 +63,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
       '/api/auth/logout-all',
       { preValidation: emptyBodyAsObject, preHandler: app.requireAuth, schema: { tags, summary: 'Log out everywhere' } },
       async (request, reply) => {
-        await sessions.revokeAll(request.auth!.sub, 'logout_all');
+        await sessions.revokeAll(request.auth!.sub, 'logout_all', auditContext(request));
         clearSessionCookies(reply, config.cookie);
         return reply.code(204).send();
       },
@@ -71,7 +72,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.post(
       '/api/auth/password',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireFreshAuth,
         schema: {
           tags,
           summary: 'Change my password; every session ends',
@@ -79,8 +80,8 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        await users.changePassword(request.auth!.sub, request.body.current_password, request.body.new_password);
-        await sessions.revokeAll(request.auth!.sub, 'password_changed');
+        await users.changePassword(request.auth!.sub, request.body.current_password, request.body.new_password, auditContext(request));
+        await sessions.revokeAll(request.auth!.sub, 'password_changed', auditContext(request));
         clearSessionCookies(reply, config.cookie);
         return reply.code(204).send();
       },

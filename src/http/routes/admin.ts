@@ -4,6 +4,7 @@ import { AppError } from '../../errors/app-error.ts';
 import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';
 import { PublicUser } from '../schemas.ts';
+import { auditContext } from './login.ts';
 
 const tags = ['admin'];
 const UserId = Type.Object({ id: Type.String({ maxLength: 64 }) });
@@ -39,7 +40,8 @@ export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
           response: { 200: PublicUser },
         },
       },
-      async (request) => toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'add', request.body.role)),
+      async (request) =>
+        toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'add', request.body.role, auditContext(request))),
     );
 
     app.delete(
@@ -55,7 +57,7 @@ export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         if (request.params.role === 'admin') notSelf(request.auth!.sub, request.params.id);
-        return toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'remove', request.params.role));
+        return toPublicUser(await users.changeRole((await users.get(request.params.id)).id, 'remove', request.params.role, auditContext(request)));
       },
     );
 
@@ -73,8 +75,8 @@ export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
         async (request) => {
           if (action === 'disable') notSelf(request.auth!.sub, request.params.id);
-          const user = await users.setDisabled(request.params.id, action === 'disable');
-          if (action === 'disable') await sessions.revokeAll(user.id, 'disabled');
+          const user = await users.setDisabled(request.params.id, action === 'disable', auditContext(request));
+          if (action === 'disable') await sessions.revokeAll(user.id, 'disabled', auditContext(request));
           return toPublicUser(user);
         },
       );
@@ -91,7 +93,9 @@ export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
           response: { 200: Type.Object({ revoked: Type.Integer() }) },
         },
       },
-      async (request) => ({ revoked: await sessions.revokeAll((await users.get(request.params.id)).id, 'admin_revoke') }),
+      async (request) => ({
+        revoked: await sessions.revokeAll((await users.get(request.params.id)).id, 'admin_revoke', auditContext(request)),
+      }),
     );
   };
 }

@@ -7,7 +7,7 @@ import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';
 import { clearSessionCookies, REFRESH_COOKIE, setSessionCookies } from '../cookies.ts';
 import { CookieSession, EmptyBody, LoginBody, PublicUser, RefreshBody, SignupBody, TokenPair as TokenPairSchema } from '../schemas.ts';
-import { login, tokenBody } from './login.ts';
+import { auditContext, clientInfo, login, tokenBody } from './login.ts';
 
 /** "An empty body is fine": a POST without a body validates as `{}`. */
 export const emptyBodyAsObject: preValidationAsyncHookHandler = async (request) => {
@@ -42,7 +42,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
         schema: { tags, summary: 'Create an account', body: SignupBody, response: { 201: PublicUser } },
       },
       async (request, reply) => {
-        const user = await users.create(request.body);
+        const user = await users.create(request.body, { enforcePolicy: true }, clientInfo(request));
         return reply.code(201).send(toPublicUser(user));
       },
     );
@@ -99,7 +99,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
         if (cookieMode) checkCookieRefresh(request, config.corsOrigins);
         const presented = fromBody ?? fromCookie ?? '';
         reply.header('cache-control', 'no-store');
-        const pair = await sessions.refresh(presented, cookieMode);
+        const pair = await sessions.refresh(presented, cookieMode, clientInfo(request));
         if (!cookieMode) return tokenBody(pair);
         setSessionCookies(reply, pair, config.cookie, clock.now());
         return { message: 'Refreshed', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
@@ -114,7 +114,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
         schema: { tags, summary: 'End this session and revoke the presented access token', body: EmptyBody },
       },
       async (request, reply) => {
-        await sessions.logout(request.auth!);
+        await sessions.logout(request.auth!, auditContext(request));
         clearSessionCookies(reply, config.cookie);
         return reply.code(204).send();
       },

@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
+import type { AuditContext } from '../../audit/log.ts';
 import { AppError } from '../../errors/app-error.ts';
 import type { Services } from '../../services.ts';
 import type { ClientInfo, TokenPair } from '../../sessions/service.ts';
+import { accountKey, ipKey } from '../../throttle/login.ts';
 import type { LoginBody } from '../schemas.ts';
 
 export const clientInfo = (request: FastifyRequest): ClientInfo => ({
@@ -9,7 +11,16 @@ export const clientInfo = (request: FastifyRequest): ClientInfo => ({
   ip: request.ip ?? null,
 });
 
-/** Every login route: identifier from `username` or `email`, then a new session. */
+/** Who did what from where, for the audit log: the caller, unless the route acts on someone else. */
+export const auditContext = (request: FastifyRequest): AuditContext => ({
+  ...clientInfo(request),
+  actorId: request.auth?.sub ?? null,
+});
+
+/**
+ * Every login route: identifier from `username` or `email`; throttled per account and per
+ * client IP before the password is even checked; audited; then a new session.
+ */
 export async function login(services: Services, request: FastifyRequest, body: LoginBody, cookieMode: boolean): Promise<TokenPair> {
   const identifier = body.username ?? body.email;
   if (identifier === undefined) {
@@ -17,8 +28,26 @@ export async function login(services: Services, request: FastifyRequest, body: L
       details: [{ path: 'body/username', message: 'is required (or body/email)' }],
     });
   }
-  const user = await services.users.authenticate(identifier, body.password);
-  return services.sessions.start(user, clientInfo(request), cookieMode);
+  const { throttle, users, audit, sessions } = services;
+  const client = clientInfo(request);
+  const account = accountKey(identifier);
+  await throttle.check([account, ipKey(request.ip)]);
+  let user;
+  try {
+    user = await users.authenticate(identifier, body.password);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'invalid_credentials') {
+      const locked = await throttle.fail(account, ipKey(request.ip));
+      // the identifier as typed is not logged: people type passwords into it
+      const known = await users.find(identifier);
+      await audit.record('login_failed', { ...client, userId: known?.id ?? null });
+      if (locked) await audit.record('lockout', { ...client, userId: known?.id ?? null });
+    }
+    throw err;
+  }
+  await throttle.succeed(account);
+  await audit.record('login_ok', { ...client, userId: user.id });
+  return sessions.start(user, client, cookieMode);
 }
 
 /** The JSON a token-mode login answers with: never the claims or internal fields. */

@@ -1,0 +1,100 @@
+/**
+ * The audit log: security events with time, user, IP and user agent (OWASP Logging
+ * Cheat Sheet, "Which events to log"). Never a password, token or secret in `details`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../lib/clock.ts';
+import type { Db } from '../storage/db.ts';
+
+export const AUDIT_TYPES = [
+  'signup',
+  'login_ok',
+  'login_failed',
+  'lockout',
+  'refresh_reuse',
+  'logout',
+  'logout_all',
+  'session_revoked',
+  'role_change',
+  'password_change',
+  'password_reset_requested',
+  'password_reset',
+  'email_change_requested',
+  'email_confirmed',
+  'user_disabled',
+  'user_enabled',
+  'account_deleted',
+  'key_rotation',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_failed',
+  'mfa_recovery_code_used',
+] as const;
+export type AuditType = (typeof AUDIT_TYPES)[number];
+
+export interface AuditContext {
+  readonly userId?: string | null;
+  /** who acted, when not the user themselves */
+  readonly actorId?: string | null;
+  readonly ip?: string | null;
+  readonly userAgent?: string | null;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  readonly id: string;
+  readonly at: string;
+  readonly type: string;
+  readonly user_id: string | null;
+  readonly actor_id: string | null;
+  readonly ip: string | null;
+  readonly user_agent: string | null;
+  readonly details: Record<string, unknown> | null;
+}
+
+export class AuditLog {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async record(type: AuditType, context: AuditContext = {}, db: Db = this.db): Promise<void> {
+    await db
+      .insertInto('audit_events')
+      .values({
+        id: randomUUID(),
+        at: this.clock.now(),
+        type,
+        user_id: context.userId ?? null,
+        actor_id: context.actorId ?? null,
+        ip: context.ip ?? null,
+        user_agent: context.userAgent?.slice(0, 512) ?? null,
+        details: context.details ? JSON.stringify(context.details) : null,
+      })
+      .execute();
+  }
+
+  /** Newest first; `before` is the `id` of the last event of the previous page (keyset paging). */
+  async list(options: { limit: number; before?: string; userId?: string; type?: string }): Promise<AuditEvent[]> {
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (options.userId) q = q.where('user_id', '=', options.userId);
+    if (options.type) q = q.where('type', '=', options.type);
+    if (options.before) {
+      const anchor = await this.db.selectFrom('audit_events').select(['at', 'id']).where('id', '=', options.before).executeTakeFirst();
+      if (anchor) {
+        q = q.where((eb) => eb.or([eb('at', '<', anchor.at), eb.and([eb('at', '=', anchor.at), eb('id', '<', anchor.id)])]));
+      }
+    }
+    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      at: new Date(r.at).toISOString(),
+      type: r.type,
+      user_id: r.user_id,
+      actor_id: r.actor_id,
+      ip: r.ip,
+      user_agent: r.user_agent,
+      details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
+    }));
+  }
+}
