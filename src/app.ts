@@ -12,6 +12,7 @@ import { installErrorHandling, sendError, toAppError } from './errors/http.ts';
 import authPlugin from './http/plugins/auth.ts';
 import { addCorsHeaders, registerCors } from './http/plugins/cors.ts';
 import { registerDocs } from './http/plugins/docs.ts';
+import { registerSecurity } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -32,12 +33,16 @@ import { UserService } from './users/service.ts';
 
 export const VERSION = '0.1.0';
 
+/** How often each instance re-reads the signing keys (rotations made elsewhere, expired overlaps). */
+const KEY_RELOAD_MS = 30_000;
+
 /** Opens the database, applies migrations, loads keys and revocations, seeds demo data if asked. */
 export async function openServices(config: Config, clock: Clock = systemClock): Promise<Services> {
   const store = openDb(config.databaseUrl);
   try {
     await migrate(store.db);
-    const keys = await KeyService.open(store.db, config.jwt.alg, config.jwt.secret, clock);
+    const keys = new KeyService(store.db, config.jwt, clock);
+    await keys.start(KEY_RELOAD_MS);
     const revocations = new RevocationList(store.db, clock);
     await revocations.start(config.revocationPollMs);
     const audit = new AuditLog(store.db, clock);
@@ -54,6 +59,7 @@ export async function openServices(config: Config, clock: Clock = systemClock): 
 
 export async function closeServices(services: Services): Promise<void> {
   services.revocations.stop();
+  services.keys.stop();
   await services.store.close();
 }
 
@@ -74,6 +80,9 @@ export const REDACT_PATHS = [
   '*.secret',
 ];
 
+/** TRUST_PROXY=<n>: trust the nearest n proxies. */
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
+
 export interface BuildOptions {
   readonly clock?: Clock;
   /** where logs go (tests capture them); stdout when absent */
@@ -91,6 +100,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.bodyLimit,
+    // request.ip honours X-Forwarded-For only from proxies the operator named
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     // Unknown fields are refused, not silently dropped, and types are not coerced:
     // a request means exactly what it says (ASVS 5.1.3 / 5.1.4).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
@@ -127,6 +138,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
 
   await app.register(cookie);
+  await registerSecurity(app, config.throttle.authRatePerMinute);
   await registerCors(app, config.corsOrigins);
   await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
   await registerDocs(app, VERSION);

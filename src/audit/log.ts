@@ -52,6 +52,14 @@ export interface AuditEvent {
   readonly details: Record<string, unknown> | null;
 }
 
+/**
+ * Ids sort by time, then by order of recording within this process: events of the same
+ * millisecond (a password change and the sessions it ends) keep their order.
+ */
+let sequence = 0;
+const orderedId = (now: number): string =>
+  `${now.toString(36).padStart(9, '0')}-${(sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomUUID().slice(0, 8)}`;
+
 export class AuditLog {
   constructor(
     private readonly db: Db,
@@ -62,7 +70,7 @@ export class AuditLog {
     await db
       .insertInto('audit_events')
       .values({
-        id: randomUUID(),
+        id: orderedId(this.clock.now()),
         at: this.clock.now(),
         type,
         user_id: context.userId ?? null,
@@ -79,13 +87,8 @@ export class AuditLog {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (options.userId) q = q.where('user_id', '=', options.userId);
     if (options.type) q = q.where('type', '=', options.type);
-    if (options.before) {
-      const anchor = await this.db.selectFrom('audit_events').select(['at', 'id']).where('id', '=', options.before).executeTakeFirst();
-      if (anchor) {
-        q = q.where((eb) => eb.or([eb('at', '<', anchor.at), eb.and([eb('at', '=', anchor.at), eb('id', '<', anchor.id)])]));
-      }
-    }
-    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    if (options.before) q = q.where('id', '<', options.before);
+    const rows = await q.orderBy('id', 'desc').limit(options.limit).execute();
     return rows.map((r) => ({
       id: r.id,
       at: new Date(r.at).toISOString(),

@@ -10,7 +10,9 @@ const HELP = `usage: bastion <command>
   user add <username> [--email e] [--name n] [--role r]   password from the prompt or stdin
   user role <username> add|remove <role>
   user list [--json]
-  sessions revoke <username>                log the user out everywhere`;
+  sessions revoke <username>                log the user out everywhere
+  keys rotate | keys list [--json]          signing keys: a new active key; the old one verifies until its tokens expire
+  audit tail [-n 20] [--follow] [--json]    security events`;
 
 type Command = (argv: readonly string[]) => Promise<void>;
 
@@ -20,6 +22,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   migrate: async () => (await import('./commands/migrate.ts')).migrateCommand,
   user: async () => (await import('./commands/user.ts')).userCommand,
   sessions: async () => (await import('./commands/sessions.ts')).sessionsCommand,
+  keys: async () => (await import('./commands/keys.ts')).keysCommand,
+  audit: async () => (await import('./commands/audit.ts')).auditCommand,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

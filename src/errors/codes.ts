@@ -34,6 +34,8 @@ export const ERRORS = {
   self_lockout: { status: 409, message: 'You cannot disable yourself or remove your own admin role' },
   mfa_already_enabled: { status: 409, message: 'Two-factor authentication is already on' },
   mfa_not_enabled: { status: 409, message: 'Two-factor authentication is not on' },
+  email_already_confirmed: { status: 409, message: 'This email address is already confirmed' },
+  no_email: { status: 409, message: 'This account has no email address' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   uri_too_long: { status: 414, message: 'A path segment is too long' },
   unsupported_media_type: { status: 415, message: 'Unsupported content type; send application/json' },

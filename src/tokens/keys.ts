@@ -70,6 +70,16 @@ export class KeyRing {
     return this.byKid.get(kid);
   }
 
+  /** every key but the active one */
+  accepted(): SigningKey[] {
+    return [...this.byKid.values()].filter((k) => k !== this.active);
+  }
+
+  /** identifies the key set: equal fingerprints, equal rings */
+  fingerprint(): string {
+    return [this.active.kid, ...[...this.byKid.keys()].sort()].join(',');
+  }
+
   jwks(): { keys: JWK[] } {
     return { keys: [...this.byKid.values()].flatMap((k) => (k.publicJwk ? [k.publicJwk] : [])) };
   }

@@ -10,8 +10,28 @@ const tags = ['admin'];
 const UserId = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const AdminUser = Type.Object({ ...PublicUser.properties, sessions: Type.Integer({ description: 'active sessions' }) });
 
+const KeyInfo = Type.Object({
+  kid: Type.String(),
+  alg: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('verifying'), Type.Literal('retired')]),
+  created_at: Type.String(),
+  retired_at: Type.Union([Type.String(), Type.Null()]),
+  verify_until: Type.Union([Type.String(), Type.Null()]),
+});
+
+const AuditEvent = Type.Object({
+  id: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  type: Type.String(),
+  user_id: Type.Union([Type.String(), Type.Null()]),
+  actor_id: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+});
+
 export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
-  const { users, sessions } = services;
+  const { users, sessions, keys, audit } = services;
   return async (app) => {
     const admin = app.requireRoles('admin');
     /** An admin cannot lock themselves out (the last way back in would be the CLI). */
@@ -81,6 +101,60 @@ export function adminRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
       );
     }
+
+    app.get(
+      '/api/admin/keys',
+      { preHandler: admin, schema: { tags, summary: 'Signing keys and their state', response: { 200: Type.Array(KeyInfo) } } },
+      async () => keys.list(),
+    );
+
+    app.post(
+      '/api/admin/keys/rotate',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: 'Make a new signing key active; the old one verifies until its tokens expire',
+          response: { 200: Type.Object({ kid: Type.String() }) },
+        },
+      },
+      async (request) => {
+        const key = await keys.rotate();
+        await audit.record('key_rotation', { ...auditContext(request), details: { kid: key.kid } });
+        return { kid: key.kid };
+      },
+    );
+
+    app.get(
+      '/api/admin/audit',
+      {
+        preHandler: admin,
+        schema: {
+          tags,
+          summary: 'Security events, newest first; page with `before` = the last id of the previous page',
+          querystring: Type.Object(
+            {
+              limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$' })),
+              before: Type.Optional(Type.String({ maxLength: 64 })),
+              user_id: Type.Optional(Type.String({ maxLength: 64 })),
+              type: Type.Optional(Type.String({ maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ events: Type.Array(AuditEvent), next: Type.Union([Type.String(), Type.Null()]) }) },
+        },
+      },
+      async (request) => {
+        const limit = Math.min(Math.max(Number(request.query.limit ?? 50), 1), 200);
+        const events = await audit.list({
+          limit,
+          ...(request.query.before ? { before: request.query.before } : {}),
+          ...(request.query.user_id ? { userId: request.query.user_id } : {}),
+          ...(request.query.type ? { type: request.query.type } : {}),
+        });
+        return { events, next: events.length === limit ? events[events.length - 1]!.id : null };
+      },
+    );
 
     app.post(
       '/api/admin/users/:id/sessions/revoke',
