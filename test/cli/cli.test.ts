@@ -349,4 +349,28 @@ describe('bastion CLI', { concurrency: true }, () => {
     const outcome = (r: CliResult) => (r.code === 0 ? `accepted: ${r.stdout.trim()}` : 'refused');
     assert.deepEqual({ blank: outcome(blank), withAt: outcome(withAt), created }, { blank: 'refused', withAt: 'refused', created: [] });
   });
+
+  test('keys rotate and keys list: the old key keeps verifying; audit tail shows the rotation', async (t) => {
+    const db = freshDb(t);
+    assert.equal((await cli(['migrate'], db.env)).code, 0);
+    const before = await cli(['keys', 'list', '--json'], db.env);
+    assert.equal(before.code, 0, show(before));
+    assert.deepEqual((JSON.parse(before.stdout) as Array<{ status: string }>).map((k) => k.status), ['active'], 'the first use makes a key');
+    const rotated = await cli(['keys', 'rotate'], db.env);
+    assert.equal(rotated.code, 0, show(rotated));
+    const again = await cli(['keys', 'rotate'], db.env);
+    assert.match(again.stdout, /active key is now \S+ \(EdDSA\)/);
+    const keys = JSON.parse((await cli(['keys', 'list', '--json'], db.env)).stdout) as Array<{ status: string; kid: string }>;
+    assert.deepEqual(keys.map((k) => k.status).sort(), ['active', 'verifying', 'verifying']);
+    assert.ok(again.stdout.includes(keys.find((k) => k.status === 'active')!.kid));
+    const tail = await cli(['audit', 'tail', '-n', '5', '--json'], db.env);
+    assert.equal(tail.code, 0, show(tail));
+    const events = lines(tail.stdout).map((l) => JSON.parse(l) as { type: string; actor_id: string });
+    assert.deepEqual(events.map((e) => e.type), ['key_rotation', 'key_rotation']);
+    assert.equal(events[0]!.actor_id, 'cli');
+    assert.equal((await cli(['keys', 'spin'], db.env)).code, 2);
+    const hs = await cli(['keys', 'rotate'], { ...db.env, JWT_ALG: 'HS256', JWT_SECRET: 's'.repeat(32) });
+    assert.equal(hs.code, 1, show(hs));
+    assert.match(hs.stderr, /JWT_SECRET_PREVIOUS/);
+  });
 });
