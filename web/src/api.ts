@@ -1,0 +1,75 @@
+/**
+ * The API as the views use it. Protected calls recover from a lost session the way a
+ * person expects: a stale access token is refreshed silently and the call repeated; if
+ * there is no session at all, the login form appears and, once the person has logged
+ * in, the same call is made again and its answer returned to the page that asked.
+ */
+import { ApiError, type Http, type Method, type SendOptions } from './http.ts';
+import type { Session } from './session.ts';
+import type { AdminUser, Person, SessionInfo, SignupInput, User, VerifyResult } from './types.ts';
+
+/** Shows the login form; resolves once someone has logged in, rejects if the page is left. */
+export interface LoginPrompt {
+  prompt(signal?: AbortSignal): Promise<void>;
+}
+
+type Signal = AbortSignal | undefined;
+
+/** The session is missing or stale (401), or the CSRF token is out of date. */
+const needsSession = (err: ApiError) => err.status === 401 || err.code === 'csrf_failed';
+
+export class Api {
+  constructor(
+    private readonly http: Http,
+    private readonly session: Session,
+    private readonly login: LoginPrompt,
+  ) {}
+
+  // --- seed 000 ---------------------------------------------------------------------
+  secure = (signal?: Signal) => this.call<unknown>('GET', '/api/secure', { signal });
+  unsecure = (signal?: Signal) => this.open<unknown>('GET', '/api/unsecure', { signal });
+
+  // --- account ----------------------------------------------------------------------
+  signup = (input: SignupInput) => this.open<User>('POST', '/api/auth/signup', { body: input });
+  me = (signal?: Signal) => this.call<User>('GET', '/api/auth/me', { signal });
+  sessions = (signal?: Signal) => this.call<SessionInfo[]>('GET', '/api/auth/sessions', { signal });
+  endSession = (id: string) => this.call<void>('DELETE', `/api/auth/sessions/${encodeURIComponent(id)}`);
+  changePassword = (current: string, next: string) =>
+    this.call<void>('POST', '/api/auth/password', { body: { current_password: current, new_password: next } });
+  /** Sends the token to the server only when asked (the inspector decodes locally). */
+  verify = (token: string) => this.open<VerifyResult>('POST', '/api/auth/verify', { body: { token } });
+
+  // --- people -----------------------------------------------------------------------
+  people = (signal?: Signal) => this.call<Person[]>('GET', '/api/person/', { signal });
+
+  // --- admin ------------------------------------------------------------------------
+  adminUsers = (signal?: Signal) => this.call<AdminUser[]>('GET', '/api/admin/users', { signal });
+  addRole = (userId: string, role: string) => this.call<User>('POST', `${adminUser(userId)}/roles`, { body: { role } });
+  removeRole = (userId: string, role: string) => this.call<User>('DELETE', `${adminUser(userId)}/roles/${encodeURIComponent(role)}`);
+  setDisabled = (userId: string, disabled: boolean) => this.call<User>('POST', `${adminUser(userId)}/${disabled ? 'disable' : 'enable'}`);
+  revokeSessions = (userId: string) => this.call<{ revoked: number }>('POST', `${adminUser(userId)}/sessions/revoke`);
+
+  /** A public endpoint: no session needed, so no recovery either. */
+  private open<T>(method: Method, path: string, options: SendOptions = {}): Promise<T> {
+    return this.http.send<T>(method, path, options);
+  }
+
+  /** A protected endpoint (see the file comment). */
+  private async call<T>(method: Method, path: string, options: SendOptions = {}, refreshed = false): Promise<T> {
+    // The first check on page load may still be renewing the session (and the CSRF token).
+    await this.session.ready;
+    try {
+      return await this.http.send<T>(method, path, options);
+    } catch (err) {
+      if (!(err instanceof ApiError) || !needsSession(err)) throw err;
+      if (!refreshed && this.session.current.status === 'signed-in' && (await this.session.refresh())) {
+        return this.call<T>(method, path, options, true);
+      }
+      if (err.status !== 401) throw err;
+      await this.login.prompt(options.signal);
+      return this.call<T>(method, path, options);
+    }
+  }
+}
+
+const adminUser = (id: string) => `/api/admin/users/${encodeURIComponent(id)}`;
