@@ -20,6 +20,11 @@ import { authRoutes } from './http/routes/auth.ts';
 import { opsRoutes } from './http/routes/ops.ts';
 import { personRoutes } from './http/routes/persons.ts';
 import { seedRoutes } from './http/routes/seeds.ts';
+import { mfaRoutes } from './http/routes/mfa.ts';
+import { MfaService } from './mfa/service.ts';
+import { recoveryRoutes } from './http/routes/recovery.ts';
+import { createMailer } from './mail/mailer.ts';
+import { RecoveryService } from './recovery/service.ts';
 import { AuditLog } from './audit/log.ts';
 import { KeyService } from './keys/service.ts';
 import { LoginThrottle } from './throttle/login.ts';
@@ -49,8 +54,10 @@ export async function openServices(config: Config, clock: Clock = systemClock): 
     const sessions = new SessionService(store.db, config, keys, revocations, clock, audit);
     const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId), audit);
     const throttle = new LoginThrottle(store.db, clock, config.throttle);
+    const mfa = new MfaService(store.db, clock, audit, throttle);
+    const recovery = new RecoveryService(store.db, config.mail, clock, users, sessions, audit, createMailer(config.mail, clock));
     if (config.demo) await seedDemo(users);
-    return { config, clock, store, keys, revocations, users, sessions, audit, throttle };
+    return { config, clock, store, keys, revocations, users, sessions, audit, throttle, recovery, mfa };
   } catch (err) {
     await store.close();
     throw err;
@@ -146,8 +153,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(opsRoutes(services));
   await app.register(authRoutes(services));
   await app.register(seedRoutes(services));
+  await app.register(mfaRoutes(services));
   await app.register(personRoutes(services));
   await app.register(accountRoutes(services));
+  await app.register(recoveryRoutes(services));
   await app.register(adminRoutes(services));
   await registerWeb(app);
   if (options.routes) await app.register(options.routes);

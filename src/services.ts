@@ -1,11 +1,13 @@
 import type { AuditLog } from './audit/log.ts';
 import type { Config } from './config/load.ts';
 import type { KeyService } from './keys/service.ts';
+import type { MfaService } from './mfa/service.ts';
 import type { Clock } from './lib/clock.ts';
 import type { RevocationList } from './sessions/revocation.ts';
 import type { SessionService } from './sessions/service.ts';
 import type { DbHandle } from './storage/db.ts';
 import type { LoginThrottle } from './throttle/login.ts';
+import type { RecoveryService } from './recovery/service.ts';
 import type { UserService } from './users/service.ts';
 
 /** Everything a route or command needs, built once by `openServices`. */
@@ -19,4 +21,6 @@ export interface Services {
   readonly sessions: SessionService;
   readonly audit: AuditLog;
   readonly throttle: LoginThrottle;
+  readonly mfa: MfaService;
+  readonly recovery: RecoveryService;
 }

@@ -34,6 +34,7 @@ export const ERRORS = {
   self_lockout: { status: 409, message: 'You cannot disable yourself or remove your own admin role' },
   mfa_already_enabled: { status: 409, message: 'Two-factor authentication is already on' },
   mfa_not_enabled: { status: 409, message: 'Two-factor authentication is not on' },
+  mfa_not_enrolled: { status: 409, message: 'Start two-factor enrolment first' },
   email_already_confirmed: { status: 409, message: 'This email address is already confirmed' },
   no_email: { status: 409, message: 'This account has no email address' },
   payload_too_large: { status: 413, message: 'The request body is too large' },

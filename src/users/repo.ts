@@ -84,3 +84,18 @@ export async function removeRole(db: Db, userId: string, role: string): Promise<
   const result = await db.deleteFrom('user_roles').where('user_id', '=', userId).where('role', '=', role).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
+
+/** Sets the (already normalised) email as confirmed; a clash with another user is email_taken. */
+export async function setConfirmedEmail(db: Db, id: string, email: string, confirmedAt: number, now: number): Promise<void> {
+  try {
+    await db.updateTable('users').set({ email, email_confirmed_at: confirmedAt, updated_at: now }).where('id', '=', id).execute();
+  } catch (err) {
+    throw uniqueViolation(err) ?? err;
+  }
+}
+
+/** Deletes the user; roles, sessions, refresh tokens and one-time tokens go with it (foreign keys cascade). */
+export async function deleteUser(db: Db, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

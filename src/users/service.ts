@@ -139,6 +139,49 @@ export class UserService {
     return this.get(userId);
   }
 
+  /**
+   * Sets a password without the current one: a reset link proved the mailbox instead.
+   * The policy applies as on any change. `consume` spends the link in the same transaction
+   * as the hash update, so the link works once; false when it lost that race.
+   */
+  async resetPassword(userId: string, newPassword: string, consume: (tx: Db) => Promise<boolean>): Promise<boolean> {
+    const user = await this.get(userId);
+    this.assertPolicy(newPassword, user.username, user.email);
+    const hash = await hashPassword(newPassword, this.argon2);
+    return this.db.transaction().execute(async (tx) => {
+      if (!(await consume(tx))) return false;
+      await repo.updatePasswordHash(tx, user.id, hash, this.clock.now());
+      return true;
+    });
+  }
+
+  /** The normalised address if it is valid and no other user has it. */
+  async checkNewEmail(userId: string, email: string): Promise<string> {
+    const normalized = normalizeEmail(email);
+    if (!isValidEmail(normalized)) throw new AppError('validation_failed', 'email must be a valid email address');
+    const holder = await repo.findUserBy(this.db, 'email', normalized);
+    if (holder && holder.id !== userId) throw new AppError('email_taken');
+    return normalized;
+  }
+
+  /** Sets the email as confirmed, with `consume` spending the link in the same transaction (see resetPassword). */
+  async confirmEmail(userId: string, email: string, consume: (tx: Db) => Promise<boolean>): Promise<boolean> {
+    const normalized = normalizeEmail(email);
+    return this.db.transaction().execute(async (tx) => {
+      if (!(await consume(tx))) return false;
+      const now = this.clock.now();
+      await repo.setConfirmedEmail(tx, userId, normalized, now, now);
+      return true;
+    });
+  }
+
+  /** Deletes the account; the caller revokes its tokens first. Returns what was deleted. */
+  async delete(userId: string): Promise<UserWithRoles> {
+    const user = await this.get(userId);
+    if (!(await repo.deleteUser(this.db, user.id))) throw new AppError('user_not_found');
+    return user;
+  }
+
   private assertPolicy(password: string, username: string, email: string | null): void {
     const reasons = checkPassword(password, { username, email });
     if (reasons.length > 0) throw new AppError('weak_password', `Weak password: ${reasons.join('; ')}`, { details: { reasons } });

@@ -18,6 +18,7 @@ export function testConfig(env: Record<string, string> = {}, dir = tempDir().dir
   return loadConfig({
     DATABASE_URL: `sqlite:${join(dir, 'bastion.db')}`,
     LOG_LEVEL: 'silent',
+    OUTBOX_DIR: join(dir, 'outbox'),
     ...FAST_ARGON2,
     ...env,
   });

@@ -43,6 +43,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const user = await users.create(request.body, { enforcePolicy: true }, clientInfo(request));
+        services.recovery.sendSignupConfirmation(user, request.log); // after the response; the account works unconfirmed
         return reply.code(201).send(toPublicUser(user));
       },
     );

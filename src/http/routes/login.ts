@@ -46,6 +46,14 @@ export async function login(services: Services, request: FastifyRequest, body: L
     throw err;
   }
   await throttle.succeed(account);
+  if (user.totp_enabled_at !== null) {
+    // Two-step login: no tokens yet, only a challenge for POST /api/auth/login/mfa or
+    // /authenticate/mfa, which records login_ok once the second factor is in.
+    const challenge = await services.mfa.startChallenge(user.id);
+    throw new AppError('mfa_required', undefined, {
+      details: { challenge_token: challenge.token, expires_in: challenge.expiresIn },
+    });
+  }
   await audit.record('login_ok', { ...client, userId: user.id });
   return sessions.start(user, client, cookieMode);
 }
