@@ -85,6 +85,10 @@ export const REDACT_PATHS = [
   '*.csrf_token',
   '*.token',
   '*.secret',
+  '*.current_password',
+  '*.new_password',
+  '*.challenge_token',
+  '*.recovery_code',
 ];
 
 /** TRUST_PROXY=<n>: trust the nearest n proxies. */
@@ -114,6 +118,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     return503OnClosing: true,
+    // the missing-Host check is ours (errors/http.ts), so it answers in the one shape
+    http: { requireHostHeader: false },
     // Bad percent-encoding and over-long path segments fail before routing: same shape.
     frameworkErrors: (err, request, reply) => {
       addCorsHeaders(reply, config.corsOrigins, request.headers.origin);

@@ -39,6 +39,7 @@ export const ERRORS = {
   no_email: { status: 409, message: 'This account has no email address' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   uri_too_long: { status: 414, message: 'A path segment is too long' },
+  expectation_failed: { status: 417, message: 'Only Expect: 100-continue is supported' },
   unsupported_media_type: { status: 415, message: 'Unsupported content type; send application/json' },
   too_many_requests: { status: 429, message: 'Too many requests; slow down' },
   too_many_attempts: { status: 429, message: 'Too many failed attempts; try again later' },

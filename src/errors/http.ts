@@ -4,6 +4,7 @@
  * Unknown errors are logged with their stack and answered with a generic 500.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import FindMyWay from 'find-my-way';
 import { AppError } from './app-error.ts';
 import { ERRORS, type ErrorCode } from './codes.ts';
@@ -104,7 +105,21 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /** Installs the error and not-found handlers; wrong-method requests get 405 with Allow. */
+/** A response Node must send before Fastify sees the request, in the one shape. */
+export function writeRawError(res: ServerResponse, code: ErrorCode, message: string = ERRORS[code].message): void {
+  const body = JSON.stringify({ code, message });
+  res.writeHead(ERRORS[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
+  // Node answers an unknown Expect with a bare 417 unless someone listens (RFC 9110 §10.1.1).
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => writeRawError(res, 'expectation_failed'));
+  // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own check would answer without a body.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new AppError('bad_request', 'The Host header is required');
+  });
+
   // A second router that only remembers which method+path pairs exist, to tell 404 from 405.
   const known = FindMyWay({ ignoreTrailingSlash: true });
   app.addHook('onRoute', (route) => {
@@ -131,7 +146,9 @@ export function installErrorHandling(app: FastifyInstance): void {
       // A preflight from an origin outside the allowlist: a plain answer, no CORS headers.
       return reply.code(204).header('allow', METHODS.join(', ')).send();
     }
-    const allow = METHODS.filter((m) => m !== request.method && known.find(m, path) !== null);
+    // A route that matches this very method (a static folder without that file) is a 404.
+    const ownMatch = (METHODS as readonly string[]).includes(request.method) && known.find(request.method as (typeof METHODS)[number], path) !== null;
+    const allow = ownMatch ? [] : METHODS.filter((m) => m !== request.method && known.find(m, path) !== null);
     if (allow.length > 0) {
       reply.header('allow', allow.join(', '));
       return sendError(reply, new AppError('method_not_allowed', `Method ${request.method} is not allowed here`));
