@@ -31,6 +31,16 @@ export function setSessionCookies(reply: FastifyReply, pair: TokenPair, config: 
   if (pair.csrf_token) reply.setCookie(CSRF_COOKIE, pair.csrf_token, { ...attrs, httpOnly: false, maxAge: pair.expires_in });
 }
 
+/**
+ * The whole cookie-mode answer: cookies set, no caching (RFC 6749 §5.1), and a body with
+ * only what the page needs, the CSRF token and the lifetime. Never the tokens themselves.
+ */
+export function cookieSession(reply: FastifyReply, pair: TokenPair, config: CookieConfig, nowMs: number, message: string) {
+  setSessionCookies(reply, pair, config, nowMs);
+  reply.header('cache-control', 'no-store');
+  return { message, csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+}
+
 export function clearSessionCookies(reply: FastifyReply, config: CookieConfig): void {
   const attrs = base(config);
   reply.clearCookie(ACCESS_COOKIE, { ...attrs, httpOnly: true });

@@ -5,7 +5,7 @@ import { AppError } from '../../errors/app-error.ts';
 import { isAllowedOrigin } from '../plugins/cors.ts';
 import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';
-import { clearSessionCookies, REFRESH_COOKIE, setSessionCookies } from '../cookies.ts';
+import { clearSessionCookies, cookieSession, REFRESH_COOKIE } from '../cookies.ts';
 import { CookieSession, EmptyBody, LoginBody, PublicUser, RefreshBody, SignupBody, TokenPair as TokenPairSchema } from '../schemas.ts';
 import { auditContext, clientInfo, login, tokenBody } from './login.ts';
 
@@ -75,10 +75,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        const pair = await login(services, request, request.body, true);
-        setSessionCookies(reply, pair, config.cookie, clock.now());
-        reply.header('cache-control', 'no-store');
-        return { message: 'Authenticated', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+        return cookieSession(reply, await login(services, request, request.body, true), config.cookie, clock.now(), 'Authenticated');
       },
     );
 
@@ -102,8 +99,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
         reply.header('cache-control', 'no-store');
         const pair = await sessions.refresh(presented, cookieMode, clientInfo(request));
         if (!cookieMode) return tokenBody(pair);
-        setSessionCookies(reply, pair, config.cookie, clock.now());
-        return { message: 'Refreshed', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+        return cookieSession(reply, pair, config.cookie, clock.now(), 'Refreshed');
       },
     );
 

@@ -8,7 +8,7 @@ import QRCode from 'qrcode';
 import { proofFromBody } from '../../mfa/service.ts';
 import type { Services } from '../../services.ts';
 import type { TokenPair } from '../../sessions/service.ts';
-import { setSessionCookies } from '../cookies.ts';
+import { cookieSession } from '../cookies.ts';
 import { CookieSession, TokenPair as TokenPairSchema } from '../schemas.ts';
 import { auditContext, clientInfo, tokenBody } from './login.ts';
 
@@ -122,10 +122,7 @@ export function mfaRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        const pair = await completeLogin(services, request, request.body, true);
-        setSessionCookies(reply, pair, config.cookie, clock.now());
-        reply.header('cache-control', 'no-store');
-        return { message: 'Authenticated', csrf_token: pair.csrf_token!, expires_in: pair.expires_in };
+        return cookieSession(reply, await completeLogin(services, request, request.body, true), config.cookie, clock.now(), 'Authenticated');
       },
     );
   };
