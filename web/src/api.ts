@@ -6,7 +6,8 @@
  */
 import { ApiError, type Http, type Method, type SendOptions } from './http.ts';
 import type { Session } from './session.ts';
-import type { AdminUser, Person, SessionInfo, SignupInput, User, VerifyResult } from './types.ts';
+import type { MfaProof } from './mfa.ts';
+import type { AdminUser, MfaEnrollment, Person, SessionInfo, SignupInput, User, VerifyResult } from './types.ts';
 
 /** Shows the login form; resolves once someone has logged in, rejects if the page is left. */
 export interface LoginPrompt {
@@ -15,8 +16,14 @@ export interface LoginPrompt {
 
 type Signal = AbortSignal | undefined;
 
+/**
+ * 401s that are about the request, not the session: a wrong code, or an action that wants
+ * a recent password login. Refreshing cannot help and the page answers them itself.
+ */
+const NOT_ABOUT_SESSION: ReadonlySet<string> = new Set(['invalid_mfa_code', 'fresh_login_required', 'mfa_required']);
+
 /** The session is missing or stale (401), or the CSRF token is out of date. */
-const needsSession = (err: ApiError) => err.status === 401 || err.code === 'csrf_failed';
+const needsSession = (err: ApiError) => (err.status === 401 && !NOT_ABOUT_SESSION.has(err.code)) || err.code === 'csrf_failed';
 
 export class Api {
   constructor(
@@ -36,6 +43,25 @@ export class Api {
   endSession = (id: string) => this.call<void>('DELETE', `/api/auth/sessions/${encodeURIComponent(id)}`);
   changePassword = (current: string, next: string) =>
     this.call<void>('POST', '/api/auth/password', { body: { current_password: current, new_password: next } });
+  /** Mails a new confirmation link; the change applies once it is followed. Needs a recent login. */
+  changeEmail = (email: string) => this.call<{ message: string }>('POST', '/api/auth/email', { body: { email } });
+
+  // --- mailed links (no session needed: the token is the proof) -------------------
+  /** Answers the same whether or not the account exists. */
+  forgotPassword = (identifier: string) =>
+    this.open<{ message: string }>('POST', '/api/auth/forgot-password', {
+      body: identifier.includes('@') ? { email: identifier } : { username: identifier },
+    });
+  resetPassword = (token: string, next: string) =>
+    this.open<void>('POST', '/api/auth/reset-password', { body: { token, new_password: next } });
+  confirmEmail = (token: string, signal?: Signal) => this.open<void>('POST', '/api/auth/confirm-email', { body: { token }, signal });
+
+  // --- two-factor authentication ----------------------------------------------------
+  mfaEnroll = () => this.call<MfaEnrollment>('POST', '/api/auth/mfa/enroll');
+  mfaConfirm = (code: string) => this.call<{ recovery_codes: string[] }>('POST', '/api/auth/mfa/confirm', { body: { code } });
+  /** Needs a recent login as well as the code. */
+  mfaDisable = (proof: MfaProof) => this.call<void>('POST', '/api/auth/mfa/disable', { body: proof });
+
   /** Sends the token to the server only when asked (the inspector decodes locally). */
   verify = (token: string) => this.open<VerifyResult>('POST', '/api/auth/verify', { body: { token } });
 

@@ -5,6 +5,7 @@
  * again before the access token expires, and keeps other tabs informed.
  */
 import { ApiError, NetworkError, type Http } from './http.ts';
+import type { MfaProof } from './mfa.ts';
 import type { TabMessage, TabSync } from './tab-sync.ts';
 import type { CookieSession, User } from './types.ts';
 
@@ -98,11 +99,14 @@ export class Session {
   async login(identifier: string, password: string): Promise<User | null> {
     if (this.state.status === 'signed-in') await this.logout().catch(() => undefined);
     const body = identifier.includes('@') ? { email: identifier, password } : { username: identifier, password };
-    const session = await this.http.send<CookieSession>('POST', '/authenticate', { body });
-    this.adopt(session);
-    this.tabs.post({ type: 'signed-in', csrf: session.csrf_token, expiresIn: session.expires_in });
-    await this.becomeSignedIn('signed-in');
-    return this.state.user;
+    // With 2FA on, a correct password is answered 401 mfa_required: see loginWithCode.
+    return this.begin(await this.http.send<CookieSession>('POST', '/authenticate', { body }));
+  }
+
+  /** The second login step: the challenge from mfa_required and a code. */
+  async loginWithCode(challengeToken: string, proof: MfaProof): Promise<User | null> {
+    const body = { challenge_token: challengeToken, ...proof };
+    return this.begin(await this.http.send<CookieSession>('POST', '/authenticate/mfa', { body }));
   }
 
   /** Ends this session on the server (which clears the cookies), then here and in other tabs. */
@@ -133,6 +137,14 @@ export class Session {
     } catch {
       // Keep what is shown; the next protected request will tell if the session is gone.
     }
+  }
+
+  /** A login went through: this tab and the others now share the new session. */
+  private async begin(session: CookieSession): Promise<User | null> {
+    this.adopt(session);
+    this.tabs.post({ type: 'signed-in', csrf: session.csrf_token, expiresIn: session.expires_in });
+    await this.becomeSignedIn('signed-in');
+    return this.state.user;
   }
 
   private async endOnServer(path: string): Promise<void> {

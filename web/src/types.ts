@@ -56,6 +56,15 @@ export interface SignupInput {
   dob?: string;
 }
 
+/** POST /api/auth/mfa/enroll: not active until confirmed with a code. */
+export interface MfaEnrollment {
+  /** base32, for typing into the authenticator app */
+  readonly secret: string;
+  readonly otpauth_uri: string;
+  /** the URI as an SVG QR code (markup: see ui/qr.ts before showing it) */
+  readonly qr_svg: string;
+}
+
 /** Every error body: `{code, message, details?}`. */
 export interface ErrorBody {
   readonly code: string;

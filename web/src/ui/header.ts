@@ -26,8 +26,8 @@ const NAV: readonly NavItem[] = [
   { path: '/inspector', label: 'Token inspector' },
 ];
 
-/** Pages that make no sense to come back to after logging in. */
-const NO_RETURN = new Set(['/', '/login', '/signup']);
+/** Pages that make no sense to come back to after logging in (a mailed link works once). */
+const NO_RETURN = new Set(['/', '/login', '/signup', '/forgot-password', '/reset-password', '/confirm-email']);
 
 export class Header {
   readonly element: HTMLElement;

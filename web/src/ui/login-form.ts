@@ -1,4 +1,10 @@
-/** The login form: on the login page, on the seed 000 page and wherever a 401 asks for it. */
+/**
+ * The login form: on the login page, on the seed 000 page and wherever a 401 asks for it.
+ * Two steps when the account has 2FA on: the password, then a code from the app (or a
+ * recovery code); whoever shows the form sees one login either way.
+ */
+import { ApiError } from '../http.ts';
+import { mfaChallenge, proofFrom } from '../mfa.ts';
 import type { Session } from '../session.ts';
 import type { User } from '../types.ts';
 import { h } from './dom.ts';
@@ -17,7 +23,8 @@ export interface LoginFormOptions {
   readonly offerSignup?: boolean;
 }
 
-export function loginForm(session: Session, options: LoginFormOptions = {}): HTMLFormElement {
+export function loginForm(session: Session, options: LoginFormOptions = {}): HTMLElement {
+  const root = h('div', { class: 'login-steps' });
   const alert = formAlert();
   const identifier = field({
     label: options.identifierLabel ?? 'Username or email',
@@ -29,21 +36,82 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
   const password = field({ label: 'Password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const submit = button(options.submitLabel ?? 'Log in', { kind: 'primary', type: 'submit' });
 
+  const loggedIn = (user: User | null, name: string) => {
+    password.input.value = '';
+    root.replaceChildren(passwordStep);
+    if (options.successMessage) alert.show('success', options.successMessage(user, name));
+    options.onLoggedIn?.(user);
+  };
+
   const logIn = async () => {
     alert.clear();
     const name = identifier.input.value.trim();
     try {
-      const user = await whileBusy(submit, 'Logging in…', () => session.login(name, password.input.value));
-      password.input.value = '';
-      if (options.successMessage) alert.show('success', options.successMessage(user, name));
-      options.onLoggedIn?.(user);
+      loggedIn(await whileBusy(submit, 'Logging in…', () => session.login(name, password.input.value)), name);
     } catch (err) {
+      const challenge = mfaChallenge(err);
+      if (challenge !== null) {
+        password.input.value = '';
+        showCodeStep(challenge, name);
+        return;
+      }
       alert.show('error', errorMessage(err), errorDetails(err));
       password.input.select();
     }
   };
 
-  return form(
+  /** The password was right; the challenge now stands in for it for a few minutes. */
+  const showCodeStep = (challenge: string, name: string) => {
+    const codeAlert = formAlert();
+    const code = field({
+      label: 'Code from your authenticator app',
+      name: 'otp',
+      autocomplete: 'one-time-code',
+      required: true,
+      hint: '6 digits, or one of your recovery codes.',
+    });
+    const verify = button('Verify', { kind: 'primary', type: 'submit' });
+    const back = button('Back', { kind: 'ghost' });
+    back.addEventListener('click', () => backToPassword(null));
+
+    const send = async () => {
+      codeAlert.clear();
+      code.setError(null);
+      try {
+        loggedIn(await whileBusy(verify, 'Verifying…', () => session.loginWithCode(challenge, proofFrom(code.input.value))), name);
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'invalid_one_time_token') {
+          // Expired, or burned by too many wrong codes: only the password starts a new one.
+          backToPassword('This login took too long or had too many wrong codes. Enter your password again.');
+        } else if (err instanceof ApiError && err.code === 'invalid_mfa_code') {
+          code.setError(err.message);
+          code.input.select();
+        } else {
+          codeAlert.show('error', errorMessage(err), errorDetails(err));
+        }
+      }
+    };
+
+    root.replaceChildren(
+      form(
+        'Two-factor code',
+        () => void send(),
+        codeAlert.element,
+        h('p', { class: 'muted' }, `Password accepted for ${name}. Two-factor authentication is on for this account.`),
+        code.root,
+        h('div', { class: 'form-actions' }, verify, back),
+      ),
+    );
+    code.input.focus();
+  };
+
+  const backToPassword = (message: string | null) => {
+    root.replaceChildren(passwordStep);
+    if (message) alert.show('error', message);
+    password.input.focus();
+  };
+
+  const passwordStep = form(
     'Log in',
     () => void logIn(),
     alert.element,
@@ -53,9 +121,12 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
       'div',
       { class: 'form-actions' },
       submit,
+      h('p', { class: 'form-aside' }, h('a', { attrs: { href: '#/forgot-password' } }, 'Forgot password?')),
       options.offerSignup === false
         ? null
         : h('p', { class: 'form-aside' }, 'No account yet? ', h('a', { attrs: { href: '#/signup' } }, 'Sign up')),
     ),
   );
+  root.append(passwordStep);
+  return root;
 }

@@ -1,6 +1,7 @@
 /**
- * Account: who I am, a new password, and where I am logged in. A password change ends
- * every session on the server, this one included, so the page goes to the login form.
+ * Account: who I am, a new password, two-factor authentication, a new email, and where
+ * I am logged in. A password change ends every session on the server, this one
+ * included, so the page goes to the login form.
  */
 import type { App, View } from '../app.ts';
 import { ApiError } from '../http.ts';
@@ -10,6 +11,8 @@ import { errorDetails, errorMessage } from '../ui/errors.ts';
 import { button, field, form, formAlert, whileBusy } from '../ui/forms.ts';
 import { describeUserAgent, formatDate, formatDateTime, formatRelative } from '../ui/format.ts';
 import { card, errorState, loading, pageHeading } from '../ui/status.ts';
+import { emailCard } from './account-email.ts';
+import { mfaCard } from './account-mfa.ts';
 
 export const accountView: View = async (app, { root, signal }) => {
   const body = h('div', null, loading('Loading your account…'));
@@ -17,7 +20,11 @@ export const accountView: View = async (app, { root, signal }) => {
   const [user, sessions] = await Promise.all([app.api.me(signal), app.api.sessions(signal)]);
   const sessionsCard = card('Sessions');
   renderSessions(app, sessionsCard, sessions, signal);
-  body.replaceChildren(h('div', { class: 'grid-2' }, profileCard(user), passwordCard(app, user)), sessionsCard);
+  body.replaceChildren(
+    h('div', { class: 'grid-2' }, profileCard(user), passwordCard(app, user)),
+    h('div', { class: 'grid-2' }, mfaCard(app, user), emailCard(app, user)),
+    sessionsCard,
+  );
 };
 
 function profileCard(user: User): HTMLElement {
