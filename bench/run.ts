@@ -64,6 +64,10 @@ const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-'));
 const bare = await start('bench/bare.ts', [], {});
 const bastion = await start('src/cli/main.ts', ['serve', '--demo'], {
   LOG_LEVEL: 'warn',
+  // throttling would answer the login loops with 429s; this measures the raw cost
+  AUTH_RATE_LIMIT: '1000000',
+  LOGIN_MAX_FAILURES: '1000',
+  LOGIN_IP_MAX_FAILURES: '100000',
   DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
 });
 try {
