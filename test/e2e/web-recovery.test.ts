@@ -186,7 +186,11 @@ test('2FA: turn on with the QR code and a code, log in with a recovery code, tur
     // Log out, log in again: after the password, the code step.
     await header(page).getByRole('button', { name: 'Tenzing Sherpa' }).click();
     await header(page).getByRole('button', { name: 'Log out' }).click();
-    await header(page).getByRole('link', { name: 'Login', exact: true }).click();
+    await header(page).getByRole('link', { name: 'Login', exact: true }).waitFor();
+    // A fresh page load, so no re-render left over from the account page can replace the
+    // login form mid-step (a rare race seen under load; see the closing note of issue #4).
+    await page.goto(`${server.url}/#/login`);
+    await page.reload();
     await login.getByLabel(/^Username/).fill('sherpa');
     await login.getByLabel('Password', { exact: true }).fill('everest');
     await login.getByRole('button', { name: 'Log in', exact: true }).click();
