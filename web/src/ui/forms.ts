@@ -60,6 +60,16 @@ export function field(options: FieldOptions): Field {
   };
 }
 
+/** The second-factor field, the same wherever a code is asked for. */
+export const codeField = (): Field =>
+  field({
+    label: 'Code from your authenticator app',
+    name: 'otp',
+    autocomplete: 'one-time-code',
+    required: true,
+    hint: '6 digits, or one of your recovery codes.',
+  });
+
 export type AlertKind = 'error' | 'success' | 'info';
 
 export interface Alert {

@@ -9,7 +9,7 @@ import type { Session } from '../session.ts';
 import type { User } from '../types.ts';
 import { h } from './dom.ts';
 import { errorDetails, errorMessage } from './errors.ts';
-import { button, field, form, formAlert, whileBusy } from './forms.ts';
+import { button, codeField, field, form, formAlert, whileBusy } from './forms.ts';
 
 export interface LoginFormOptions {
   /** prefills "Username or email" (after sign-up) */
@@ -63,13 +63,7 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
   /** The password was right; the challenge now stands in for it for a few minutes. */
   const showCodeStep = (challenge: string, name: string) => {
     const codeAlert = formAlert();
-    const code = field({
-      label: 'Code from your authenticator app',
-      name: 'otp',
-      autocomplete: 'one-time-code',
-      required: true,
-      hint: '6 digits, or one of your recovery codes.',
-    });
+    const code = codeField();
     const verify = button('Verify', { kind: 'primary', type: 'submit' });
     const back = button('Back', { kind: 'ghost' });
     back.addEventListener('click', () => backToPassword(null));

@@ -12,7 +12,7 @@ import { proofFrom } from '../mfa.ts';
 import type { MfaEnrollment, User } from '../types.ts';
 import { h } from '../ui/dom.ts';
 import { errorDetails, errorMessage } from '../ui/errors.ts';
-import { button, field, form, formAlert, whileBusy, type Field } from '../ui/forms.ts';
+import { button, codeField, field, form, formAlert, whileBusy, type Field } from '../ui/forms.ts';
 import { withFreshLogin } from '../ui/fresh-login.ts';
 import { qrCode } from '../ui/qr.ts';
 import { card } from '../ui/status.ts';
@@ -25,13 +25,7 @@ export function mfaCard(app: App, user: User): HTMLElement {
   const recovery = h('div', { class: 'recovery', attrs: { hidden: true } });
   const reauth = h('div');
   /** the turn-off form's field */
-  const code = field({
-    label: 'Code from your authenticator app',
-    name: 'otp',
-    autocomplete: 'one-time-code',
-    required: true,
-    hint: '6 digits, or one of your recovery codes.',
-  });
+  const code = codeField();
 
   /** Shows only what applies once the state is known. */
   const known = (on: boolean) => {
