@@ -187,8 +187,9 @@ test('2FA: turn on with the QR code and a code, log in with a recovery code, tur
     await header(page).getByRole('button', { name: 'Tenzing Sherpa' }).click();
     await header(page).getByRole('button', { name: 'Log out' }).click();
     await header(page).getByRole('link', { name: 'Login', exact: true }).waitFor();
-    // A fresh page load, so no re-render left over from the account page can replace the
-    // login form mid-step (a rare race seen under load; see the closing note of issue #4).
+    // Log out ends by navigating home, whose seed-000 card is also a form named "Log in";
+    // a click on the Login link faster than a person's could land on either. Load the
+    // login page afresh so the test types into the one it means.
     await page.goto(`${server.url}/#/login`);
     await page.reload();
     await login.getByLabel(/^Username/).fill('sherpa');
