@@ -31,6 +31,8 @@ export const PublicUser = Type.Object(
     dob: Type.Union([Type.String(), Type.Null()]),
     roles: Type.Array(Type.String()),
     disabled: Type.Boolean(),
+    email_confirmed: Type.Boolean(),
+    mfa_enabled: Type.Boolean({ description: 'two-factor authentication is on' }),
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'User' },

@@ -7,6 +7,8 @@ export interface PublicUser {
   readonly dob: string | null;
   readonly roles: string[];
   readonly disabled: boolean;
+  readonly email_confirmed: boolean;
+  readonly mfa_enabled: boolean;
   readonly created_at: string;
 }
 

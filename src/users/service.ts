@@ -224,6 +224,8 @@ export function toPublicUser(user: UserWithRoles): PublicUser {
     dob: user.dob,
     roles: user.roles,
     disabled: user.disabled_at !== null,
+    email_confirmed: user.email !== null && user.email_confirmed_at !== null,
+    mfa_enabled: user.totp_enabled_at !== null,
     created_at: new Date(user.created_at).toISOString(),
   };
 }

@@ -68,7 +68,20 @@ describe('auth API', () => {
     });
     assert.equal(res.statusCode, 201);
     const user = res.json();
-    assert.deepEqual(Object.keys(user).sort(), ['created_at', 'disabled', 'dob', 'email', 'id', 'name', 'roles', 'username']);
+    assert.deepEqual(Object.keys(user).sort(), [
+      'created_at',
+      'disabled',
+      'dob',
+      'email',
+      'email_confirmed',
+      'id',
+      'mfa_enabled',
+      'name',
+      'roles',
+      'username',
+    ]);
+    assert.equal(user.email_confirmed, false);
+    assert.equal(user.mfa_enabled, false);
     assert.equal(user.username, 'Bob');
     assert.equal(user.email, 'bob@example.com');
     assert.deepEqual(user.roles, []);

@@ -122,6 +122,8 @@ describe('TOTP two-factor authentication', () => {
       assert.ok(!codes.some((c) => code_hash.includes(c.replaceAll('-', ''))));
     }
     assert.equal(await auditCount('mfa_enabled', userId), 1);
+    const me = await h.ctx.t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${pair.access_token}` } });
+    assert.equal(me.json().mfa_enabled, true, '/me says two-factor is on');
 
     const again = await post('/api/auth/mfa/enroll', undefined, pair.access_token);
     assert.equal(again.statusCode, 409);

@@ -301,6 +301,7 @@ describe('account recovery over a real SMTP server', () => {
     assert.equal((await post('/api/auth/confirm-email', { token })).statusCode, 204);
     assert.equal(await me(), 'gina@new.example');
     assert.notEqual((await user(ginaId))!.email_confirmed_at, null);
+    assert.equal((await t.app.inject({ url: '/api/auth/me', headers: auth })).json().email_confirmed, true, '/me says so');
     const twice = await post('/api/auth/confirm-email', { token });
     assert.equal(twice.statusCode, 400);
     assert.equal(twice.json().code, 'invalid_one_time_token');

@@ -9,6 +9,8 @@ export interface User {
   readonly dob: string | null;
   readonly roles: readonly string[];
   readonly disabled: boolean;
+  readonly email_confirmed: boolean;
+  readonly mfa_enabled: boolean;
   /** ISO date-time */
   readonly created_at: string;
 }

@@ -2,9 +2,9 @@
  * Two-factor authentication, on the account page: turn it on (scan the QR code, type a
  * code, keep the recovery codes) or off (a code and a recent login).
  *
- * GET /api/auth/me does not say whether it is on, so the card offers both and learns the
- * state from the answers (enrolment confirmed, turned off, or the server's 409
- * mfa_already_enabled / mfa_not_enabled), then shows only what applies.
+ * The state comes from GET /api/auth/me (`mfa_enabled`) and then from the answers
+ * (enrolment confirmed, turned off, or the server's 409 mfa_already_enabled /
+ * mfa_not_enabled, when another tab changed it), so only what applies is shown.
  */
 import type { App } from '../app.ts';
 import { ApiError } from '../http.ts';
@@ -99,6 +99,7 @@ export function mfaCard(app: App, user: User): HTMLElement {
   };
   const turnOff = form('Turn off two-factor authentication', () => void disable(), code.root, h('div', { class: 'form-actions' }, submitOff));
 
+  known(user.mfa_enabled);
   return card(
     'Two-factor authentication',
     h('p', { class: 'muted' }, 'After your password, a code from an authenticator app on your phone.'),
