@@ -12,6 +12,7 @@ import { installErrorHandling, sendError, toAppError } from './errors/http.ts';
 import authPlugin from './http/plugins/auth.ts';
 import { addCorsHeaders, registerCors } from './http/plugins/cors.ts';
 import { registerDocs } from './http/plugins/docs.ts';
+import { registerMetrics } from './http/plugins/metrics.ts';
 import { registerSecurity } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
 import { accountRoutes } from './http/routes/account.ts';
@@ -152,6 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(cookie);
   await registerSecurity(app, config.throttle.authRatePerMinute);
+  registerMetrics(app);
   await registerCors(app, config.corsOrigins);
   await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
   await registerDocs(app, VERSION);

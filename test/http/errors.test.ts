@@ -58,6 +58,18 @@ describe('errors', () => {
     assertError(await t.app.inject({ url: '/api/secure', headers: { cookie: 'jwt=garbage' } }), 401, 'invalid_token');
   });
 
+  test('/metrics: Prometheus text with requests by route pattern, never the raw URL', async () => {
+    await t.app.inject({ url: '/mountain/secret-looking-name' });
+    await t.app.inject({ url: '/api/unsecure' });
+    const res = await t.app.inject({ url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/plain/);
+    assert.match(res.body, /bastion_http_requests_total\{method="GET",route="\/api\/unsecure",status="200"\} 1/);
+    assert.match(res.body, /route="\/mountain\/:name",status="401"/);
+    assert.ok(!res.body.includes('secret-looking-name'));
+    assert.match(res.body, /bastion_process_resident_memory_bytes/);
+  });
+
   test('/readyz and /healthz', async () => {
     assert.deepEqual((await t.app.inject({ url: '/healthz' })).json(), { status: 'ok' });
     assert.deepEqual((await t.app.inject({ url: '/readyz' })).json(), { status: 'ready' });
