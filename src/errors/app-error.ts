@@ -24,5 +24,3 @@ export class AppError extends Error {
     return ERRORS[this.code].status;
   }
 }
-
-export const isAppError = (err: unknown): err is AppError => err instanceof AppError;

@@ -22,7 +22,8 @@ export interface KeyInfo {
   readonly alg: string;
   /** active: signs; verifying: retired, still in the JWKS; retired: gone from the JWKS */
   readonly status: 'active' | 'verifying' | 'retired';
-  readonly created_at: string;
+  /** null for shared secrets, which come from configuration */
+  readonly created_at: string | null;
   readonly retired_at: string | null;
   readonly verify_until: string | null;
 }
@@ -82,7 +83,7 @@ export class KeyService {
         kid: k.kid,
         alg: 'HS256',
         status: i === 0 ? 'active' : 'verifying',
-        created_at: new Date(0).toISOString(),
+        created_at: null,
         retired_at: null,
         verify_until: null,
       }));

@@ -3,7 +3,7 @@
  * (bigint columns), which both SQLite and PostgreSQL store and compare natively;
  * flags are nullable timestamps (`disabled_at`), so no dialect needs a boolean type.
  */
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 
 export interface UsersTable {
   id: string;
@@ -137,9 +137,6 @@ export interface Database {
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
-export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type RefreshFamilyRow = Selectable<RefreshFamiliesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type RevocationRow = Selectable<RevocationsTable>;
-// Generated is re-exported for tables that grow auto columns later.
-export type { Generated };

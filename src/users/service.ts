@@ -26,6 +26,8 @@ export interface NewUser {
   readonly roles?: readonly string[];
 }
 
+export type Authentication = { readonly ok: true; readonly user: UserWithRoles } | { readonly ok: false; readonly userId: string | null };
+
 /** Called whenever a user's existing tokens must stop working (roles changed, disabled). */
 export type RevokeUserTokens = (userId: string) => Promise<void>;
 
@@ -87,16 +89,18 @@ export class UserService {
    * Checks a username-or-email and password. An unknown user costs one argon2 verify,
    * like a known one, and gets the same error (OWASP Authentication Cheat Sheet:
    * "Authentication and Error Messages"). A hash made with older parameters is redone.
+   * A failure is returned, not thrown, with the id of the account when there is one, so
+   * the caller can throttle and audit it without looking the user up again.
    */
-  async authenticate(identifier: string, password: string): Promise<UserWithRoles> {
+  async authenticate(identifier: string, password: string): Promise<Authentication> {
     const user = await this.find(identifier);
     const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password);
-    if (!user || !ok) throw new AppError('invalid_credentials');
+    if (!user || !ok) return { ok: false, userId: user?.id ?? null };
     if (user.disabled_at !== null) throw new AppError('account_disabled');
     if (needsRehash(user.password_hash, this.argon2)) {
       await repo.updatePasswordHash(this.db, user.id, await hashPassword(password, this.argon2), this.clock.now());
     }
-    return user;
+    return { ok: true, user };
   }
 
   /** A username, or an email when the text has an @ (usernames cannot). */

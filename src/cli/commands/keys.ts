@@ -16,6 +16,6 @@ export async function keysCommand(argv: readonly string[]): Promise<void> {
     }
     const list = await keys.list();
     if (values['json']) console.log(JSON.stringify(list));
-    else for (const k of list) console.log([k.kid, k.alg, k.status, k.created_at, k.verify_until ?? '-'].join('\t'));
+    else for (const k of list) console.log([k.kid, k.alg, k.status, k.created_at ?? '-', k.verify_until ?? '-'].join('\t'));
   });
 }

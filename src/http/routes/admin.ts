@@ -14,7 +14,7 @@ const KeyInfo = Type.Object({
   kid: Type.String(),
   alg: Type.String(),
   status: Type.Union([Type.Literal('active'), Type.Literal('verifying'), Type.Literal('retired')]),
-  created_at: Type.String(),
+  created_at: Type.Union([Type.String(), Type.Null()]),
   retired_at: Type.Union([Type.String(), Type.Null()]),
   verify_until: Type.Union([Type.String(), Type.Null()]),
 });

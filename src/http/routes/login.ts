@@ -32,19 +32,15 @@ export async function login(services: Services, request: FastifyRequest, body: L
   const client = clientInfo(request);
   const account = accountKey(identifier);
   await throttle.check([account, ipKey(request.ip)]);
-  let user;
-  try {
-    user = await users.authenticate(identifier, body.password);
-  } catch (err) {
-    if (err instanceof AppError && err.code === 'invalid_credentials') {
-      const locked = await throttle.fail(account, ipKey(request.ip));
-      // the identifier as typed is not logged: people type passwords into it
-      const known = await users.find(identifier);
-      await audit.record('login_failed', { ...client, userId: known?.id ?? null });
-      if (locked) await audit.record('lockout', { ...client, userId: known?.id ?? null });
-    }
-    throw err;
+  const result = await users.authenticate(identifier, body.password);
+  if (!result.ok) {
+    const locked = await throttle.fail(account, ipKey(request.ip));
+    // the identifier as typed is not logged: people type passwords into it
+    await audit.record('login_failed', { ...client, userId: result.userId });
+    if (locked) await audit.record('lockout', { ...client, userId: result.userId });
+    throw new AppError('invalid_credentials');
   }
+  const { user } = result;
   await throttle.succeed(account);
   if (user.totp_enabled_at !== null) {
     // Two-step login: no tokens yet, only a challenge for POST /api/auth/login/mfa or
