@@ -33,7 +33,10 @@ import { systemClock, type Clock } from './lib/clock.ts';
 import type { Services } from './services.ts';
 import { RevocationList } from './sessions/revocation.ts';
 import { SessionService } from './sessions/service.ts';
-import { migrate, openDb } from './storage/db.ts';
+import { migrate, openDb, type DbHandle } from './storage/db.ts';
+import { isDatabaseUnavailable } from './storage/errors.ts';
+import { ConfigError } from './config/errors.ts';
+import { maskUrl } from './config/schema.ts';
 import { seedDemo } from './users/demo.ts';
 import { UserService } from './users/service.ts';
 
@@ -42,15 +45,29 @@ export const VERSION = '0.1.0';
 /** How often each instance re-reads the signing keys (rotations made elsewhere, expired overlaps). */
 const KEY_RELOAD_MS = 30_000;
 
-/** Opens the database, applies migrations, loads keys and revocations, seeds demo data if asked. */
-export async function openServices(config: Config, clock: Clock = systemClock): Promise<Services> {
-  const store = openDb(config.databaseUrl);
+export interface ServiceLog {
+  warn(obj: object, msg: string): void;
+}
+
+const silentLog: ServiceLog = { warn: () => undefined };
+
+/**
+ * Opens the database, applies migrations, loads keys and revocations, seeds demo data if
+ * asked. A database that cannot be reached stops here with one line naming DATABASE_URL.
+ */
+export async function openServices(config: Config, clock: Clock = systemClock, log: ServiceLog = silentLog): Promise<Services> {
+  const { store } = await openStore(config, log);
   try {
-    await migrate(store.db);
-    const keys = new KeyService(store.db, config.jwt, clock);
-    await keys.start(KEY_RELOAD_MS);
     const revocations = new RevocationList(store.db, clock);
-    await revocations.start(config.revocationPollMs);
+    const keys = new KeyService(store.db, config.jwt, clock, (kid, tx) => revocations.announceKeys(kid, keyOverlapMs(config), tx));
+    await keys.start(KEY_RELOAD_MS);
+    await revocations.start({
+      pollMs: config.revocationPollMs,
+      notify: store.dialect === 'postgres' && config.database.listenUrl !== null,
+      listenUrl: config.database.listenUrl,
+      onKeysChanged: () => keys.reload(),
+      onError: (err) => log.warn({ err: { message: err.message } }, 'revocation feed: read failed; retrying'),
+    });
     const audit = new AuditLog(store.db, clock);
     const sessions = new SessionService(store.db, config, keys, revocations, clock, audit);
     const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId), audit);
@@ -65,8 +82,37 @@ export async function openServices(config: Config, clock: Clock = systemClock): 
   }
 }
 
+/** Opens the database and applies pending migrations (returned by name). */
+export async function openStore(config: Config, log: ServiceLog = silentLog): Promise<{ store: DbHandle; applied: string[] }> {
+  const store = openDb(config.databaseUrl, {
+    poolMax: config.database.poolMax,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    onIdleError: (err) => log.warn({ err: { message: err.message } }, 'database connection lost; reconnecting on next use'),
+  });
+  try {
+    return { store, applied: await migrate(store) };
+  } catch (err) {
+    await store.close();
+    throw unreachable(config.databaseUrl, err) ?? err;
+  }
+}
+
+/** How long a retired key keeps verifying: every token it signed has expired by then. */
+const keyOverlapMs = (config: Config) => (config.jwt.accessTtlSec + config.jwt.leewaySec) * 1000;
+
+/** A start-up failure to reach the database, as one line naming DATABASE_URL (password masked). */
+function unreachable(url: string, err: unknown): ConfigError | null {
+  const e = err as { code?: unknown; message?: unknown };
+  const refused = isDatabaseUnavailable(err) || (typeof e.code === 'string' && /^(28|3D)/.test(e.code));
+  if (!refused) return null;
+  const password = /\/\/[^:/@]*:([^/]*)@/.exec(url)?.[1];
+  let reason = typeof e.message === 'string' && e.message !== '' ? e.message : String(e.code);
+  if (password) reason = reason.replaceAll(password, '***');
+  return new ConfigError('DATABASE_URL', `cannot reach ${maskUrl(url)}: ${reason}`);
+}
+
 export async function closeServices(services: Services): Promise<void> {
-  services.revocations.stop();
+  await services.revocations.stop();
   services.keys.stop();
   await services.store.close();
 }
@@ -104,7 +150,6 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const services = await openServices(config, options.clock ?? systemClock);
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -137,6 +182,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const services = await openServices(config, options.clock ?? systemClock, app.log);
   app.decorate('services', services);
   app.addHook('onClose', async () => closeServices(services));
   installErrorHandling(app);

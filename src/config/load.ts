@@ -5,6 +5,12 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string;
+  readonly database: {
+    readonly poolMax: number;
+    readonly statementTimeoutMs: number;
+    /** PostgreSQL LISTEN connection; null: none (SQLite, or turned off) */
+    readonly listenUrl: string | null;
+  };
   readonly corsOrigins: readonly string[];
   readonly jwt: {
     readonly alg: JwtAlg;
@@ -102,10 +108,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
   const lockoutMaxMs = get('LOGIN_LOCKOUT_MAX');
   if (lockoutMaxMs < lockoutMs) throw new ConfigError('LOGIN_LOCKOUT_MAX', 'must not be shorter than LOGIN_LOCKOUT');
 
+  const databaseUrl = get('DATABASE_URL');
+  const listen = optional('DATABASE_LISTEN_URL');
+  if (listen !== null && listen !== 'off' && listen.startsWith('sqlite:')) throw new ConfigError('DATABASE_LISTEN_URL', 'must be a postgres:// URL or "off"');
+
   const config: Config = {
     host,
     port,
-    databaseUrl: get('DATABASE_URL'),
+    databaseUrl,
+    database: {
+      poolMax: get('DATABASE_POOL_MAX'),
+      statementTimeoutMs: get('DATABASE_STATEMENT_TIMEOUT'),
+      listenUrl: databaseUrl.startsWith('sqlite:') ? null : listen === 'off' ? null : (listen ?? databaseUrl),
+    },
     corsOrigins: get('CORS_ORIGINS'),
     jwt: {
       alg,

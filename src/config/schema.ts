@@ -61,13 +61,30 @@ const nonEmpty =
   (raw) =>
     raw.trim() !== '' && raw.length <= max ? raw.trim() : { invalid: `must be non-empty text of at most ${max} characters` };
 
+/** A database URL with its password masked, fit for an error line or a log. */
+export const maskUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:)[^/]*@/, '$1***@');
+
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** sqlite:<path>, or postgres(ql)://user:pass@host:port/db?sslmode=…&sslrootcert=<CA file> */
 const databaseUrl: Parse<string> = (raw) => {
   if (/^sqlite:.+/.test(raw)) return raw;
   if (/^postgres(ql)?:\/\//.test(raw)) {
-    return { invalid: 'postgres:// is not supported by this version yet; use sqlite:<path>' };
+    let url: URL | null = null;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = null;
+    }
+    if (!url || url.hostname === '') return { invalid: `must be postgres://user:password@host:port/database (got "${maskUrl(raw)}")` };
+    const mode = url.searchParams.get('sslmode');
+    if (mode !== null && !SSL_MODES.includes(mode)) return { invalid: `sslmode must be one of ${SSL_MODES.join(', ')} (got "${mode}")` };
+    return raw;
   }
-  return { invalid: `must be sqlite:<path> (got "${raw.replace(/\/\/[^@]*@/, '//***@')}")` };
+  return { invalid: `must be sqlite:<path> or postgres://… (got "${maskUrl(raw)}")` };
 };
+
+const listenUrl: Parse<string> = (raw) => (raw.trim().toLowerCase() === 'off' ? 'off' : databaseUrl(raw));
 
 /** Exact origins only: a wildcard cannot be combined with credentials (Fetch standard, CORS protocol). */
 const origins: Parse<readonly string[]> = (raw) => {
@@ -123,7 +140,24 @@ const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { in
 export const SETTINGS = {
   HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
   PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
-  DATABASE_URL: { doc: 'sqlite:<path>', default: 'sqlite:./data/bastion.db', flagKind: 'string', parse: databaseUrl },
+  DATABASE_URL: {
+    doc: 'sqlite:<path>, or postgres://user:pass@host:port/db (sslmode=require|verify-ca|verify-full, sslrootcert=<CA file>)',
+    default: 'sqlite:./data/bastion.db',
+    flagKind: 'string',
+    parse: databaseUrl,
+  },
+  DATABASE_POOL_MAX: { doc: 'PostgreSQL: connections per instance', default: '10', flagKind: 'string', parse: integer(1, 1000) },
+  DATABASE_STATEMENT_TIMEOUT: {
+    doc: 'PostgreSQL: statement_timeout for every statement (behind pgbouncer, list it in ignore_startup_parameters)',
+    default: '5s',
+    flagKind: 'string',
+    parse: duration(0, 600_000),
+  },
+  DATABASE_LISTEN_URL: {
+    doc: 'PostgreSQL: connection for LISTEN, which wakes instances at once on a revocation (default DATABASE_URL; point it past a transaction pooler, or "off")',
+    flagKind: 'string',
+    parse: listenUrl,
+  },
   CORS_ORIGINS: { doc: 'Comma list of origins allowed to call the API with credentials', default: '', flagKind: 'string', parse: origins },
   JWT_ALG: { doc: 'Access-token signature algorithm', default: 'EdDSA', flagKind: 'string', parse: oneOf(JWT_ALGS) },
   JWT_SECRET: { doc: 'Shared secret for HS256, at least 32 bytes', flagKind: 'string', parse: nonEmpty(4096) },
@@ -161,7 +195,7 @@ export const SETTINGS = {
   OUTBOX_DIR: { doc: 'Where mail goes when SMTP_URL is unset', default: './data/outbox', flagKind: 'string', parse: nonEmpty(1024) },
   RESET_TOKEN_TTL: { doc: 'Lifetime of a password-reset link', default: '30m', flagKind: 'string', parse: duration(60_000, 86_400_000) },
   CONFIRM_TOKEN_TTL: { doc: 'Lifetime of an email-confirmation link', default: '24h', flagKind: 'string', parse: duration(60_000, 30 * 86_400_000) },
-  REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database', default: '1s', flagKind: 'string', parse: duration(100, 60_000) },
+  REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database (the fallback when no NOTIFY arrives)', default: '500ms', flagKind: 'string', parse: duration(100, 60_000) },
 } as const satisfies Record<string, Setting<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;

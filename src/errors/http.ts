@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import FindMyWay from 'find-my-way';
+import { isDatabaseUnavailable } from '../storage/errors.ts';
 import { AppError } from './app-error.ts';
 import { ERRORS, type ErrorCode } from './codes.ts';
 
@@ -80,6 +81,8 @@ export function toAppError(err: unknown): AppError {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new AppError('bad_request', undefined, { cause: err });
   }
+  // the database is down or restarting: the client may retry, and it is not a bug
+  if (isDatabaseUnavailable(err)) return new AppError('not_ready', undefined, { cause: err });
   return new AppError('internal', undefined, { cause: err });
 }
 

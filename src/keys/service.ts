@@ -28,6 +28,17 @@ export interface KeyInfo {
   readonly verify_until: string | null;
 }
 
+/** Told, inside the transaction that made it, that a new key is active (the feed tells the other instances). */
+export type KeysChanged = (kid: string, db: Db) => Promise<void>;
+
+/**
+ * Key changes are made under one lock (the feed's counter row): two instances starting on
+ * an empty database, or two admins rotating at once, leave exactly one active key.
+ */
+async function lockKeys(tx: Db): Promise<void> {
+  await tx.selectFrom('sequences').select('value').where('name', '=', 'revocations').forUpdate().execute();
+}
+
 export class KeyService {
   private lastReload = 0;
   private current!: KeyRing;
@@ -37,6 +48,7 @@ export class KeyService {
     private readonly db: Db,
     private readonly jwt: Config['jwt'],
     private readonly clock: Clock,
+    private readonly changed: KeysChanged = async () => undefined,
   ) {}
 
   /** Loads (or creates) the ring and refreshes it every `reloadMs`. */
@@ -70,8 +82,10 @@ export class KeyService {
     }
     const now = this.clock.now();
     await this.db.transaction().execute(async (tx) => {
+      await lockKeys(tx);
       await tx.updateTable('signing_keys').set({ retired_at: now }).where('alg', '=', this.jwt.alg).where('retired_at', 'is', null).execute();
-      await insertNewKey(tx, this.jwt.alg as Exclude<Config['jwt']['alg'], 'HS256'>, now);
+      const kid = await insertNewKey(tx, this.jwt.alg as Exclude<Config['jwt']['alg'], 'HS256'>, now);
+      await this.changed(kid, tx);
     });
     await this.reload();
     return this.current.active;
@@ -107,7 +121,8 @@ export class KeyService {
     return (this.jwt.accessTtlSec + this.jwt.leewaySec) * 1000;
   }
 
-  private async reload(): Promise<void> {
+  /** Re-reads the ring (another instance rotated). */
+  async reload(): Promise<void> {
     this.lastReload = this.clock.now();
     const next = await this.loadRing();
     // keep the same object when nothing changed, so caches keyed on it survive
@@ -131,7 +146,11 @@ export class KeyService {
         .execute();
     let rows = await live();
     if (!rows.some((r) => r.retired_at === null)) {
-      await insertNewKey(this.db, alg, now);
+      await this.db.transaction().execute(async (tx) => {
+        await lockKeys(tx);
+        const active = await tx.selectFrom('signing_keys').select('kid').where('alg', '=', alg).where('retired_at', 'is', null).executeTakeFirst();
+        if (!active) await insertNewKey(tx, alg, now);
+      });
       rows = await live();
     }
     const [active, ...others] = await Promise.all(rows.filter((r) => r.retired_at === null).concat(rows.filter((r) => r.retired_at !== null)).map(importRow));
@@ -139,7 +158,7 @@ export class KeyService {
   }
 }
 
-async function insertNewKey(db: Db, alg: 'EdDSA' | 'ES256' | 'RS256', now: number): Promise<void> {
+async function insertNewKey(db: Db, alg: 'EdDSA' | 'ES256' | 'RS256', now: number): Promise<string> {
   const material = await generateSigningKey(alg);
   await db
     .insertInto('signing_keys')
@@ -152,6 +171,7 @@ async function insertNewKey(db: Db, alg: 'EdDSA' | 'ES256' | 'RS256', now: numbe
       retired_at: null,
     })
     .execute();
+  return material.kid;
 }
 
 const importRow = (r: SigningKeyRow) =>

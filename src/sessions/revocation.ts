@@ -1,18 +1,36 @@
 /**
  * Revocation without a database read per request (DESIGN.md §2): a jti deny list, a
- * session (sid) deny list and a per-user "tokens valid after" stamp, held in memory and answered synchronously. Every
- * revocation is also a row in `revocations`, which each instance polls, so a logout on
- * one instance reaches the others within REVOCATION_POLL.
+ * session (sid) deny list and a per-user "tokens valid after" stamp, held in memory and
+ * answered synchronously. Every revocation is also a row of the feed (`revocations`,
+ * ordered by `seq`), which every instance follows: PostgreSQL's NOTIFY wakes the others at
+ * once, and polling every REVOCATION_POLL is the fallback that is correct on its own. The
+ * feed also says when the signing keys changed, so a rotation reaches every instance too.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
-import type { Db } from '../storage/db.ts';
+import { inTransaction, type Db } from '../storage/db.ts';
+import { listenFeed, notifyFeed, type Listener } from '../storage/notify.ts';
 import type { RevocationRow } from '../storage/tables.ts';
 import type { AccessClaims } from '../tokens/claims.ts';
 
-/** Rows are re-read this far behind the newest seen, so a row committed late is not missed. */
-const POLL_OVERLAP_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
+const PAGE = 1000;
+
+export interface FeedOptions {
+  readonly pollMs: number;
+  /** PostgreSQL: send NOTIFY with each row */
+  readonly notify: boolean;
+  /** PostgreSQL: LISTEN on this connection to be woken at once; null: poll only */
+  readonly listenUrl: string | null;
+  /** another instance changed the signing keys */
+  readonly onKeysChanged?: () => Promise<void>;
+  /** a read of the feed failed, or the LISTEN connection dropped (both retried by themselves) */
+  readonly onError?: (err: Error) => void;
+  /** a row written by another instance was applied this long after it was written (ms) */
+  readonly onLag?: (ms: number) => void;
+}
+
+export type NewRevocation = Omit<RevocationRow, 'id' | 'seq' | 'created_at'>;
 
 export class RevocationList {
   private readonly jtis = new Map<string, number>();
@@ -20,27 +38,37 @@ export class RevocationList {
   private readonly sessions = new Map<string, number>();
   /** user id -> { not-before in seconds, expiry of the entry in ms } */
   private readonly users = new Map<string, { notBeforeSec: number; expiresAt: number }>();
+  /** ids of the rows this instance wrote and has not yet read back from the feed */
+  private readonly own = new Set<string>();
+  /** the highest `seq` read from the feed: everything at or below it has been applied */
   private cursor = 0;
   private lastPrune = 0;
   private timer: NodeJS.Timeout | null = null;
+  private listener: Listener | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private options: FeedOptions = { pollMs: 500, notify: false, listenUrl: null };
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
   ) {}
 
-  /** Loads what is in force and starts polling. */
-  async start(pollMs: number): Promise<void> {
-    await this.poll(true);
-    this.timer = setInterval(() => {
-      this.poll(false).catch(() => undefined); // a failed poll is retried on the next tick
-    }, pollMs);
+  /** Loads what is in force and starts following the feed. */
+  async start(options: FeedOptions): Promise<void> {
+    this.options = options;
+    await this.load();
+    this.timer = setInterval(() => this.wake(), options.pollMs);
     this.timer.unref();
+    if (options.listenUrl) this.listener = listenFeed(options.listenUrl, () => this.wake(), (err) => options.onError?.(err));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.listener?.close();
+    this.listener = null;
+    await this.running;
   }
 
   /** Synchronous: the hot path of every authenticated request. */
@@ -52,8 +80,8 @@ export class RevocationList {
   }
 
   /** Denies one access token until it would have expired anyway. */
-  async revokeToken(jti: string, expiresAtMs: number): Promise<void> {
-    await this.record({ kind: 'jti', subject: jti, not_before: null, expires_at: expiresAtMs });
+  async revokeToken(jti: string, expiresAtMs: number, db: Db = this.db): Promise<void> {
+    await this.record({ kind: 'jti', subject: jti, not_before: null, expires_at: expiresAtMs }, db);
   }
 
   /** Voids every access token of one session (they all carry its id as `sid`). */
@@ -75,42 +103,114 @@ export class RevocationList {
     return notBefore;
   }
 
-  private async record(row: Omit<RevocationRow, 'id' | 'created_at'>, db: Db = this.db): Promise<void> {
-    const full: RevocationRow = { ...row, id: randomUUID(), created_at: this.clock.now() };
-    await db.insertInto('revocations').values(full).execute();
+  /** Tells every other instance to reload the signing keys (a rotation made here). */
+  async announceKeys(kid: string, keepMs: number, db: Db = this.db): Promise<void> {
+    await this.record({ kind: 'keys', subject: kid, not_before: null, expires_at: this.clock.now() + keepMs }, db);
+  }
+
+  /**
+   * Appends a row to the feed inside `db`'s transaction (or a new one). Its number comes
+   * from the `sequences` row, whose lock is held to commit, so rows commit in number order.
+   */
+  private async record(row: NewRevocation, db: Db): Promise<void> {
+    const full = await inTransaction(db, async (tx) => {
+      const { value: seq } = await tx
+        .updateTable('sequences')
+        .set((eb) => ({ value: eb('value', '+', 1) }))
+        .where('name', '=', 'revocations')
+        .returning('value')
+        .executeTakeFirstOrThrow();
+      const full: RevocationRow = { ...row, id: randomUUID(), seq, created_at: this.clock.now() };
+      await tx.insertInto('revocations').values(full).execute();
+      if (this.options.notify) await notifyFeed(tx, seq);
+      return full;
+    });
+    this.own.add(full.id);
+    // In force here at once; the cursor moves only when the feed is read, so rows that
+    // other instances committed just before this one are not skipped.
     this.apply(full);
   }
 
   private apply(row: RevocationRow): void {
     if (row.kind === 'jti') this.jtis.set(row.subject, row.expires_at);
     else if (row.kind === 'session') this.sessions.set(row.subject, row.expires_at);
-    else {
+    else if (row.kind === 'user') {
       const notBeforeSec = Math.floor((row.not_before ?? 0) / 1000);
       const prev = this.users.get(row.subject);
       if (!prev || prev.notBeforeSec < notBeforeSec) this.users.set(row.subject, { notBeforeSec, expiresAt: row.expires_at });
     }
-    this.cursor = Math.max(this.cursor, row.created_at);
   }
 
-  /** Reads revocations made by any instance; the first call loads everything in force. */
-  async poll(initial: boolean): Promise<void> {
+  /** First read: the feed's head, then everything still in force (rows past the head are read again later; applying is idempotent). */
+  private async load(): Promise<void> {
+    const head = await this.db.selectFrom('sequences').select('value').where('name', '=', 'revocations').executeTakeFirstOrThrow();
+    const rows = await this.db.selectFrom('revocations').selectAll().where('expires_at', '>', this.clock.now()).execute();
+    for (const row of rows) this.apply(row);
+    this.cursor = head.value;
+  }
+
+  /** Reads the feed now; a wake-up during a read makes one more read after it. */
+  wake(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.poll()
+      .catch((err: Error) => this.options.onError?.(err))
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  /** Resolves once every row committed before the call has been applied. */
+  async sync(): Promise<void> {
+    while (this.running) await this.running;
+    await this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    for (;;) {
+      const rows = await this.db.selectFrom('revocations').selectAll().where('seq', '>', this.cursor).orderBy('seq').limit(PAGE).execute();
+      const now = this.clock.now();
+      let keysChanged = false;
+      for (const row of rows) {
+        this.apply(row);
+        if (this.own.delete(row.id)) continue;
+        if (row.kind === 'keys') keysChanged = true;
+        this.options.onLag?.(now - row.created_at);
+      }
+      if (rows.length > 0) this.cursor = rows[rows.length - 1]!.seq;
+      if (keysChanged) await this.options.onKeysChanged?.();
+      if (rows.length < PAGE) break;
+    }
     const now = this.clock.now();
-    let query = this.db.selectFrom('revocations').selectAll().where('expires_at', '>', now);
-    if (!initial) query = query.where('created_at', '>=', this.cursor - POLL_OVERLAP_MS);
-    for (const row of await query.execute()) this.apply(row);
     if (now - this.lastPrune >= PRUNE_EVERY_MS) await this.prune(now);
   }
 
   private async prune(now: number): Promise<void> {
     this.lastPrune = now;
+    this.own.clear(); // rows of rolled-back transactions never come back; forget them
     for (const map of [this.jtis, this.sessions]) for (const [key, exp] of map) if (exp <= now) map.delete(key);
     for (const [user, entry] of this.users) if (entry.expiresAt <= now) this.users.delete(user);
     await this.db.deleteFrom('revocations').where('expires_at', '<=', now).execute();
   }
 }
 
-/** Resolves once a token issued now would not be void under the user's stamp (< 1 s). */
+/** A stamp further ahead than this comes from a clock that is badly off: do not hold a login for it. */
+const MAX_STAMP_WAIT_MS = 5_000;
+
+/**
+ * Resolves once a token issued now would not be void under the user's stamp. A timer may
+ * fire a millisecond early against the wall clock (Node's timers run on a monotonic
+ * clock), so the clock itself is asked again after every sleep: waking early means
+ * sleeping the rest, never minting a token that is already revoked.
+ */
 export async function waitForStamp(stampMs: number, clock: Clock): Promise<void> {
-  const wait = stampMs - clock.now();
-  if (wait > 0 && wait <= 1000) await new Promise((r) => setTimeout(r, wait));
+  for (let wait = stampMs - clock.now(); wait > 0 && wait <= MAX_STAMP_WAIT_MS; wait = stampMs - clock.now()) {
+    await clock.sleep(wait);
+  }
 }

@@ -68,13 +68,16 @@ export interface SigningKeysTable {
 }
 
 /**
- * Revocations every instance must honour until `expires_at`: a denied access-token jti
- * (kind 'jti'), every token of a session (kind 'session', subject = sid), or a user whose
- * tokens issued before `not_before` are void (kind 'user').
+ * The feed every instance follows, in `seq` order. Revocations it must honour until
+ * `expires_at`: a denied access-token jti (kind 'jti'), every token of a session (kind
+ * 'session', subject = sid), or a user whose tokens issued before `not_before` are void
+ * (kind 'user'). Kind 'keys' (subject = the new kid) says the signing keys changed.
  */
 export interface RevocationsTable {
   id: string;
-  kind: 'jti' | 'session' | 'user';
+  /** the feed's order: assigned from `sequences`, committed in order (migration 0003) */
+  seq: number;
+  kind: 'jti' | 'session' | 'user' | 'keys';
   subject: string;
   not_before: number | null;
   expires_at: number;
@@ -122,6 +125,19 @@ export interface MfaRecoveryCodesTable {
   used_at: number | null;
 }
 
+/** Named counters whose increments commit in order (the row is locked until commit). */
+export interface SequencesTable {
+  name: string;
+  value: number;
+}
+
+/** Fixed-window request counters shared by every instance (the auth flood limit). */
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  count: number;
+}
+
 export interface Database {
   users: UsersTable;
   user_roles: UserRolesTable;
@@ -133,6 +149,8 @@ export interface Database {
   login_attempts: LoginAttemptsTable;
   one_time_tokens: OneTimeTokensTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
+  sequences: SequencesTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

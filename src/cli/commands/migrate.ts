@@ -1,13 +1,9 @@
-import { migrate, openDb } from '../../storage/db.ts';
+import { openStore } from '../../app.ts';
 import { parseCommand } from '../args.ts';
 
 export async function migrateCommand(argv: readonly string[]): Promise<void> {
   const { config } = parseCommand(argv);
-  const store = openDb(config.databaseUrl);
-  try {
-    const applied = await migrate(store.db);
-    console.log(applied.length > 0 ? `applied ${applied.join(', ')}` : 'database is up to date');
-  } finally {
-    await store.close();
-  }
+  const { store, applied } = await openStore(config);
+  await store.close();
+  console.log(applied.length > 0 ? `applied ${applied.join(', ')}` : 'database is up to date');
 }

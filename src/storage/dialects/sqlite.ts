@@ -1,7 +1,55 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { SqliteDialect } from 'kysely';
+import {
+  CompiledQuery,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type SqliteDialectConfig,
+  type UnknownRow,
+} from 'kysely';
+
+/**
+ * Transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so two
+ * processes on one file (the CLI beside the server, or several workers) queue on
+ * busy_timeout instead of failing with SQLITE_BUSY when a reader tries to become a writer.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class BastionSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.settings);
+  }
+}
+
+/**
+ * Repos lock rows with `.forUpdate()` for PostgreSQL. SQLite has no row locks and no such
+ * syntax; its transactions already hold the database write lock (BEGIN IMMEDIATE), so the
+ * clause is dropped here and the repos stay dialect-free.
+ */
+export class SqliteLockingPlugin implements KyselyPlugin {
+  transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
+    if (node.kind !== 'SelectQueryNode' || !node.endModifiers?.some((m) => m.modifier === 'ForUpdate')) return node;
+    return Object.freeze({ ...node, endModifiers: Object.freeze(node.endModifiers.filter((m) => m.modifier !== 'ForUpdate')) });
+  }
+  async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return result;
+  }
+}
 
 /** `sqlite:./data/bastion.db` -> a better-sqlite3 dialect on that file, created if missing. */
 export function sqliteDialect(path: string): SqliteDialect {
@@ -13,5 +61,5 @@ export function sqliteDialect(path: string): SqliteDialect {
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
-  return new SqliteDialect({ database });
+  return new BastionSqliteDialect({ database });
 }

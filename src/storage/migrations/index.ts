@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { init } from './0001_init.ts';
 import { security } from './0002_security.ts';
+import { multiInstance } from './0003_multi_instance.ts';
 
 /** Numbered, in order; a static list, so the compiled build and tsx see the same set. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_security': security,
+  '0003_multi_instance': multiInstance,
 };
 
 export const migrationProvider: MigrationProvider = {

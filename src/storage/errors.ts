@@ -1,0 +1,17 @@
+/**
+ * Is this a failure of the database itself (unreachable, restarting, overloaded), as
+ * opposed to a bug? Those answer 503 not_ready (the client may retry), never 500.
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
+/** SQLSTATE classes 08 (connection exception), 57 (operator intervention, statement timeout), 53 (insufficient resources) */
+const SQLSTATE = /^(08|57|53)/;
+const MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|database is locked/i;
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || SQLSTATE.test(code) || code === 'SQLITE_BUSY')) return true;
+    if (typeof message === 'string' && MESSAGES.test(message)) return true;
+  }
+  return false;
+}
