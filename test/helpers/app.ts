@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config/load.ts';
+import { testDatabaseUrl } from './db.ts';
 
 /** argon2id with the smallest honest cost: the algorithm stays, only the cost drops (STYLE.md §4.15). */
 export const FAST_ARGON2 = { ARGON2_MEMORY: '256', ARGON2_ITERATIONS: '1', ARGON2_PARALLELISM: '1' };
@@ -16,7 +17,7 @@ export function tempDir(prefix = 'bastion-test-'): { dir: string; remove: () => 
 
 export function testConfig(env: Record<string, string> = {}, dir = tempDir().dir): Config {
   return loadConfig({
-    DATABASE_URL: `sqlite:${join(dir, 'bastion.db')}`,
+    DATABASE_URL: testDatabaseUrl(dir),
     LOG_LEVEL: 'silent',
     OUTBOX_DIR: join(dir, 'outbox'),
     ...FAST_ARGON2,

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { FAST_ARGON2, tempDir } from './app.ts';
+import { testDatabaseUrl } from './db.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 export const CLI = join(ROOT, 'src/cli/main.ts');
@@ -26,7 +27,7 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Chil
 
 export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
   const { dir, remove } = tempDir('bastion-e2e-');
-  const databaseUrl = env['DATABASE_URL'] ?? `sqlite:${join(dir, 'bastion.db')}`;
+  const databaseUrl = env['DATABASE_URL'] ?? testDatabaseUrl(dir);
   const child = spawnCli(['serve', ...args], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, ...env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,0 +1,91 @@
+/**
+ * `npm test`: puts on the machine what the tests need (Debian's Chromium, PostgreSQL and
+ * pgbouncer), builds the web front end (the server serves web/dist), starts one private
+ * PostgreSQL server for the run, then runs the suites twice with node's test runner: on
+ * SQLite files, and on PostgreSQL. Files that exist only for PostgreSQL (several instances,
+ * pgbouncer, the copy from SQLite) live in test/postgres/ and run in the second pass.
+ *
+ *   npm test                      everything
+ *   npm test -- test/http/x.ts    those files, both passes
+ *   BASTION_TEST_DIALECTS=sqlite npm test -- …   one pass only
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pgBinDir, startPostgres, type PgServer } from '../test/helpers/postgres.ts';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+/** Files that never touch storage run once. */
+const STORAGE_FREE = /^test\/unit\//;
+const POSTGRES_ONLY = /^test\/postgres\//;
+
+function ensurePackages(): void {
+  const missing = [
+    !existsSync(CHROMIUM) && 'chromium',
+    !pgBinDir() && 'postgresql',
+    !existsSync('/usr/sbin/pgbouncer') && 'pgbouncer',
+    !existsSync('/usr/bin/openssl') && 'openssl',
+  ].filter((p): p is string => typeof p === 'string');
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    console.error(`npm test: missing ${missing.join(', ')}; install with: sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  console.log(`npm test: installing Debian ${missing.join(', ')}…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+}
+
+/** web/dist, fresh: the browser tests must run the front end of this checkout. */
+async function buildWeb(): Promise<void> {
+  const { build } = await import('vite');
+  await build({ root: fileURLToPath(new URL('../web', import.meta.url)), logLevel: 'warn' });
+}
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return findTests(path);
+      return name.endsWith('.test.ts') ? [path] : [];
+    })
+    .sort();
+}
+
+function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer | null): Promise<number> {
+  if (files.length === 0) return Promise.resolve(0);
+  console.log(`\nnpm test: ${files.length} files on ${dialect}\n`);
+  const concurrency = String(Math.max(2, availableParallelism()));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      CHROMIUM_PATH: CHROMIUM,
+      BASTION_TEST_DIALECT: dialect,
+      ...(pg ? { BASTION_TEST_PG_URL: pg.url(), BASTION_TEST_PG_CA: pg.caFile } : {}),
+    },
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
+ensurePackages();
+await buildWeb();
+const all = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
+const dialects = (process.env['BASTION_TEST_DIALECTS'] ?? 'sqlite,postgres').split(',');
+const pg = dialects.includes('postgres') ? await startPostgres() : null;
+const stopPg = () => pg?.stop();
+process.once('SIGINT', () => {
+  stopPg();
+  process.exit(130);
+});
+let failed = 0;
+try {
+  if (dialects.includes('sqlite')) failed += await runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), null);
+  if (pg) failed += await runPass('postgres', all.filter((f) => !STORAGE_FREE.test(f)), pg);
+} finally {
+  stopPg();
+}
+process.exit(failed === 0 ? 0 : 1);
