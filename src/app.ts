@@ -13,7 +13,7 @@ import authPlugin from './http/plugins/auth.ts';
 import { addCorsHeaders, registerCors } from './http/plugins/cors.ts';
 import { registerDocs } from './http/plugins/docs.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
-import { registerSecurity } from './http/plugins/security.ts';
+import { AUTH_WINDOW_MS, registerSecurity } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -29,6 +29,7 @@ import { RecoveryService } from './recovery/service.ts';
 import { AuditLog } from './audit/log.ts';
 import { KeyService } from './keys/service.ts';
 import { LoginThrottle } from './throttle/login.ts';
+import { databaseRateLimitStore } from './throttle/rate-limit-store.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Services } from './services.ts';
 import { RevocationList } from './sessions/revocation.ts';
@@ -101,7 +102,7 @@ export async function openStore(config: Config, log: ServiceLog = silentLog): Pr
 const keyOverlapMs = (config: Config) => (config.jwt.accessTtlSec + config.jwt.leewaySec) * 1000;
 
 /** A start-up failure to reach the database, as one line naming DATABASE_URL (password masked). */
-function unreachable(url: string, err: unknown): ConfigError | null {
+export function unreachable(url: string, err: unknown): ConfigError | null {
   const e = err as { code?: unknown; message?: unknown };
   const refused = isDatabaseUnavailable(err) || (typeof e.code === 'string' && /^(28|3D)/.test(e.code));
   if (!refused) return null;
@@ -198,7 +199,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
 
   await app.register(cookie);
-  await registerSecurity(app, config.throttle.authRatePerMinute);
+  await registerSecurity(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
   registerMetrics(app);
   await registerCors(app, config.corsOrigins);
   await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });

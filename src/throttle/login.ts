@@ -51,14 +51,21 @@ export class LoginThrottle {
   private async bump(key: string, max: number): Promise<boolean> {
     const now = this.clock.now();
     return this.db.transaction().execute(async (tx) => {
-      const row = await tx.selectFrom('login_attempts').selectAll().where('key', '=', key).executeTakeFirst();
-      const quiet = !row || now - row.updated_at > STREAK_MEMORY_MS;
+      // Make sure the row exists, then lock it: failures counted at once on several
+      // instances queue here instead of overwriting each other's count.
+      await tx
+        .insertInto('login_attempts')
+        .values({ key, failures: 0, window_start: now, locked_until: null, lockouts: 0, updated_at: now })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      const row = await tx.selectFrom('login_attempts').selectAll().where('key', '=', key).forUpdate().executeTakeFirstOrThrow();
+      const quiet = now - row.updated_at > STREAK_MEMORY_MS;
       const lockouts = quiet ? 0 : row.lockouts;
       // failures count within one lockout-max window; older ones are forgotten
       const failures = quiet || now - row.window_start > this.config.lockoutMaxMs ? 1 : row.failures + 1;
-      const windowStart = failures === 1 ? now : row!.window_start;
+      const windowStart = failures === 1 ? now : row.window_start;
       const lock = failures >= max;
-      const lockedUntil = lock ? now + Math.min(this.config.lockoutMs * 2 ** lockouts, this.config.lockoutMaxMs) : (row?.locked_until ?? null);
+      const lockedUntil = lock ? now + Math.min(this.config.lockoutMs * 2 ** lockouts, this.config.lockoutMaxMs) : row.locked_until;
       const values = {
         failures: lock ? 0 : failures,
         window_start: windowStart,
@@ -66,11 +73,7 @@ export class LoginThrottle {
         lockouts: lock ? lockouts + 1 : lockouts,
         updated_at: now,
       };
-      await tx
-        .insertInto('login_attempts')
-        .values({ key, ...values })
-        .onConflict((oc) => oc.column('key').doUpdateSet(values))
-        .execute();
+      await tx.updateTable('login_attempts').set(values).where('key', '=', key).execute();
       return lock;
     });
   }

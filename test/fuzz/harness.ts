@@ -24,9 +24,10 @@ export const FILE_MARKERS = ['SQLite format 3', '"devDependencies"', 'PRIVATE KE
 export const EXTRA_ROUTES = ['/', '/docs', '/openapi.json', '/.well-known/jwks.json', '/healthz', '/readyz'];
 /**
  * Tables a rejected request may write on purpose: a failed login is audited and counted
- * by the login throttle. Every other table must be unchanged by a 4xx.
+ * by the login throttle, and every request to an auth route counts against the shared
+ * per-IP flood limit. Every other table must be unchanged by a 4xx.
  */
-export const WRITTEN_ON_REJECTION = new Set(['audit_events', 'login_attempts']);
+export const WRITTEN_ON_REJECTION = new Set(['audit_events', 'login_attempts', 'rate_limits']);
 
 /**
  * Replaced at send time by a freshly minted, valid access token of one of two accounts made
