@@ -266,13 +266,11 @@ export class MfaService {
     return user;
   }
 
+  /** Inside a transaction the row stays locked to commit: wrong codes sent at once to several instances each count. */
   private async liveChallenge(db: Db, parts: { id: string; secret: string }, now: number) {
-    const row = await db
-      .selectFrom('one_time_tokens')
-      .selectAll()
-      .where('id', '=', parts.id)
-      .where('purpose', '=', CHALLENGE)
-      .executeTakeFirst();
+    let query = db.selectFrom('one_time_tokens').selectAll().where('id', '=', parts.id).where('purpose', '=', CHALLENGE);
+    if (db.isTransaction) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     if (!row || !challengeSecretMatches(parts.secret, row.secret_hash)) return undefined;
     return row.used_at === null && row.expires_at > now ? row : undefined;
   }
