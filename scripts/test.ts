@@ -77,10 +77,12 @@ const all = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
 const dialects = (process.env['BASTION_TEST_DIALECTS'] ?? 'sqlite,postgres').split(',');
 const pg = dialects.includes('postgres') ? await startPostgres() : null;
 const stopPg = () => pg?.stop();
-process.once('SIGINT', () => {
-  stopPg();
-  process.exit(130);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    stopPg();
+    process.exit(130);
+  });
+}
 let failed = 0;
 try {
   if (dialects.includes('sqlite')) failed += await runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), null);

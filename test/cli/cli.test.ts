@@ -1,6 +1,7 @@
 /**
- * The `bastion` CLI as a user sees it: real processes (tsx), a real SQLite file per test,
- * exit codes, what reaches stdout and stderr. Tests run concurrently, each on its own file.
+ * The `bastion` CLI as a user sees it: real processes (tsx), a real database per test (a
+ * SQLite file, or a PostgreSQL database in the PostgreSQL pass), exit codes, what reaches
+ * stdout and stderr. Tests run concurrently, each on its own database.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../helpers/app.ts';
+import { createPgDatabase, DIALECT, pgAdminUrl } from '../helpers/db.ts';
+import { psql } from '../helpers/postgres.ts';
 import { spawnCli, startServer } from '../helpers/server.ts';
 
 interface CliResult {
@@ -71,19 +74,33 @@ const show = (r: CliResult): string => `exit ${r.code}${r.signal ? ` (${r.signal
 const lines = (text: string): string[] => text.split(/\r?\n/).filter((l) => l !== '');
 
 interface TestDb {
-  readonly file: string;
   readonly url: string;
-  /** DATABASE_URL for this test's own file */
+  /** DATABASE_URL for this test's own database */
   readonly env: Record<string, string>;
+  /** has anything been written: the SQLite file exists, or the PostgreSQL database has tables */
+  created(): boolean;
 }
 
-/** A temp dir with a not-yet-created SQLite file, removed when the test ends. */
+/** A database nobody has opened yet (a SQLite file not yet created, an empty PostgreSQL database). */
 function freshDb(t: TestContext, name = 'b.db'): TestDb {
+  if (DIALECT === 'postgres') {
+    const url = createPgDatabase();
+    const created = () => psql(url, "select count(*) from information_schema.tables where table_schema = 'public'").trim() !== '0';
+    return { url, env: { DATABASE_URL: url }, created };
+  }
   const { dir, remove } = tempDir('bastion-cli-');
   t.after(remove);
   const file = join(dir, name);
   const url = `sqlite:${file}`;
-  return { file, url, env: { DATABASE_URL: url } };
+  return { url, env: { DATABASE_URL: url }, created: () => existsSync(file) };
+}
+
+/** A database that does not exist: a missing SQLite file, or a PostgreSQL database never created. */
+function missingDb(t: TestContext): TestDb {
+  if (DIALECT === 'sqlite') return freshDb(t);
+  const url = new URL(pgAdminUrl());
+  url.pathname = `/missing_${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+  return { url: url.toString(), env: { DATABASE_URL: url.toString() }, created: () => false };
 }
 
 interface ListedUser {
@@ -112,7 +129,7 @@ describe('bastion CLI', { concurrency: true }, () => {
     assert.equal(first.code, 0, show(first));
     assert.match(first.stdout, /applied .*\b0001_init\b/);
     assert.equal(first.stderr, '');
-    assert.ok(existsSync(db.file), 'migrate did not create the database file');
+    assert.ok(db.created(), 'migrate did not create the database');
 
     const second = await cli(['migrate'], db.env);
     assert.equal(second.code, 0, show(second));
@@ -276,7 +293,7 @@ describe('bastion CLI', { concurrency: true }, () => {
         assert.equal(lines(r.stderr).length, 1, show(r));
         assert.match(r.stderr, line);
         assert.doesNotMatch(r.stdout, /listening/i);
-        assert.ok(!existsSync(db.file), 'the database was opened despite the config error');
+        assert.ok(!db.created(), 'the database was opened despite the config error');
       });
     }
   });
@@ -287,13 +304,13 @@ describe('bastion CLI', { concurrency: true }, () => {
     // created through the flag while the environment names the other file
     const added = await cli(['user', 'add', 'alice', '--database-url', a.url], b.env, `${PASSWORD}\n`);
     assert.equal(added.code, 0, show(added));
-    assert.ok(existsSync(a.file), 'the file named by --database-url was not created');
-    assert.ok(!existsSync(b.file), 'the file named by DATABASE_URL was created too');
+    assert.ok(a.created(), 'the database named by --database-url was not created');
+    assert.ok(!b.created(), 'the database named by DATABASE_URL was written too');
 
     const [viaFlag, viaEnv] = await Promise.all([listUsers(b.env, ['--database-url', a.url]), listUsers(a.env)]);
     assert.deepEqual(viaFlag.map((u) => u.username), ['alice']);
     assert.deepEqual(viaEnv.map((u) => u.username), ['alice']);
-    assert.ok(!existsSync(b.file), 'user list --database-url opened the file named by DATABASE_URL');
+    assert.ok(!b.created(), 'user list --database-url opened the database named by DATABASE_URL');
   });
 
   test('a bad flag value is a config error naming the variable', async (t) => {
@@ -315,7 +332,7 @@ describe('bastion CLI', { concurrency: true }, () => {
     assert.equal(unknownFlag.code, 2, show(unknownFlag));
     assert.match(unknownFlag.stderr, /--frobnicate/);
     assert.equal(unknownFlag.stdout, '');
-    assert.ok(!existsSync(db.file), 'the database was opened despite the usage error');
+    assert.ok(!db.created(), 'the database was opened despite the usage error');
 
     assert.equal(none.code, 2, show(none));
     assert.ok(`${none.stdout}${none.stderr}`.includes(USAGE_LINE), show(none));
@@ -326,15 +343,15 @@ describe('bastion CLI', { concurrency: true }, () => {
     assert.ok(unknown.stderr.includes(USAGE_LINE), show(unknown));
   });
 
-  test('user refuses a database file that does not exist instead of creating an empty one', async (t) => {
-    const db = freshDb(t);
+  test('user refuses a database that does not exist instead of creating an empty one', async (t) => {
+    const db = missingDb(t);
     for (const args of [['user', 'list'], ['user', 'role', 'alice', 'add', 'x'], ['sessions', 'revoke', 'alice']]) {
       const r = await cli(args, db.env);
       assert.equal(r.code, 1, show(r));
-      assert.match(r.stderr, /no database at/);
+      assert.match(r.stderr, DIALECT === 'sqlite' ? /no database at/ : /^config: DATABASE_URL cannot reach postgres:\/\/.*does not exist/);
       assert.equal(lines(r.stderr).length, 1, show(r));
     }
-    assert.ok(!existsSync(db.file), 'a read command created the database');
+    assert.ok(!db.created(), 'a read command created the database');
   });
 
   test('user add refuses usernames and emails the API refuses (blank, containing @, bad email)', async (t) => {
