@@ -3,8 +3,12 @@
  * opposed to a bug? Those answer 503 not_ready (the client may retry), never 500.
  */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
-/** SQLSTATE classes 08 (connection exception), 57 (operator intervention, statement timeout), 53 (insufficient resources) */
-const SQLSTATE = /^(08|57|53)/;
+/**
+ * SQLSTATE classes 08 (connection exception), 57 (operator intervention, statement
+ * timeout), 53 (insufficient resources), and 40001/40P01 (serialization failure, deadlock:
+ * the transaction was rolled back and may simply be retried).
+ */
+const SQLSTATE = /^(08|57|53|40001$|40P01$)/;
 const MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|database is locked/i;
 
 export function isDatabaseUnavailable(err: unknown): boolean {
