@@ -93,6 +93,31 @@ describe('loadConfig', () => {
 
   test('a database URL with a password is not echoed', () => {
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db/x' }), (err: Error) => !err.message.includes('hunter2'));
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'postgres://user:hun@ter2@db/x?sslmode=sometimes' }),
+      (err: Error) => /^config: DATABASE_URL sslmode must be one of/.test(err.message) && !err.message.includes('ter2'),
+    );
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'postgres://user:hunter2@/x' }),
+      (err: Error) => err.message.includes('postgres://user:***@') && !err.message.includes('hunter2'),
+    );
+  });
+
+  test('PostgreSQL: either scheme, pool, statement timeout, LISTEN connection', () => {
+    const pg = loadConfig({ DATABASE_URL: 'postgresql://u:p@db.internal:5432/bastion?sslmode=verify-full&sslrootcert=/ca.pem' });
+    assert.equal(pg.databaseUrl, 'postgresql://u:p@db.internal:5432/bastion?sslmode=verify-full&sslrootcert=/ca.pem');
+    assert.deepEqual(pg.database, { poolMax: 10, statementTimeoutMs: 5000, listenUrl: pg.databaseUrl });
+    const tuned = loadConfig({
+      DATABASE_URL: 'postgres://u@pgbouncer:6432/bastion',
+      DATABASE_POOL_MAX: '25',
+      DATABASE_STATEMENT_TIMEOUT: '2s',
+      DATABASE_LISTEN_URL: 'postgres://u@db:5432/bastion',
+    });
+    assert.deepEqual(tuned.database, { poolMax: 25, statementTimeoutMs: 2000, listenUrl: 'postgres://u@db:5432/bastion' });
+    assert.equal(loadConfig({ DATABASE_URL: 'postgres://u@db/x', DATABASE_LISTEN_URL: 'off' }).database.listenUrl, null);
+    assert.equal(loadConfig({}).database.listenUrl, null, 'SQLite has no LISTEN');
+    refused({ DATABASE_POOL_MAX: '0' }, 'DATABASE_POOL_MAX');
+    refused({ DATABASE_URL: 'postgres://u@db/x', DATABASE_LISTEN_URL: 'sqlite:x.db' }, 'DATABASE_LISTEN_URL');
   });
 
   test('Origin null only when listed literally', () => {
