@@ -35,7 +35,7 @@ import type { Services } from './services.ts';
 import { RevocationList } from './sessions/revocation.ts';
 import { SessionService } from './sessions/service.ts';
 import { migrate, openDb, type DbHandle } from './storage/db.ts';
-import { isDatabaseUnavailable } from './storage/errors.ts';
+import { connectFailure } from './storage/errors.ts';
 import { ConfigError } from './config/errors.ts';
 import { maskUrl } from './config/schema.ts';
 import { seedDemo } from './users/demo.ts';
@@ -102,14 +102,9 @@ export async function openStore(config: Config, log: ServiceLog = silentLog): Pr
 const keyOverlapMs = (config: Config) => (config.jwt.accessTtlSec + config.jwt.leewaySec) * 1000;
 
 /** A start-up failure to reach the database, as one line naming DATABASE_URL (password masked). */
-export function unreachable(url: string, err: unknown): ConfigError | null {
-  const e = err as { code?: unknown; message?: unknown };
-  const refused = isDatabaseUnavailable(err) || (typeof e.code === 'string' && /^(28|3D)/.test(e.code));
-  if (!refused) return null;
-  const password = /\/\/[^:/@]*:([^/]*)@/.exec(url)?.[1];
-  let reason = typeof e.message === 'string' && e.message !== '' ? e.message : String(e.code);
-  if (password) reason = reason.replaceAll(password, '***');
-  return new ConfigError('DATABASE_URL', `cannot reach ${maskUrl(url)}: ${reason}`);
+function unreachable(url: string, err: unknown): ConfigError | null {
+  const { refused, reason } = connectFailure(url, err);
+  return refused ? new ConfigError('DATABASE_URL', `cannot reach ${maskUrl(url)}: ${reason}`) : null;
 }
 
 export async function closeServices(services: Services): Promise<void> {

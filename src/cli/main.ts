@@ -7,6 +7,7 @@ import { UsageError } from './args.ts';
 const HELP = `usage: bastion <command>
   serve [--demo] [--port N] [--host H] [--database-url sqlite:path] ...   run the server (every setting has a flag)
   migrate                                   apply database migrations
+  db copy --from URL --to URL [--force]     copy every table to another database (SQLite -> PostgreSQL); --force replaces a non-empty target
   user add <username> [--email e] [--name n] [--role r]   password from the prompt or stdin
   user role <username> add|remove <role>
   user list [--json]
@@ -20,6 +21,7 @@ type Command = (argv: readonly string[]) => Promise<void>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.ts')).serve,
   migrate: async () => (await import('./commands/migrate.ts')).migrateCommand,
+  db: async () => (await import('./commands/db.ts')).dbCommand,
   user: async () => (await import('./commands/user.ts')).userCommand,
   sessions: async () => (await import('./commands/sessions.ts')).sessionsCommand,
   keys: async () => (await import('./commands/keys.ts')).keysCommand,
