@@ -195,7 +195,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(cookie);
   await registerSecurity(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
-  registerMetrics(app);
+  registerMetrics(app, services);
   await registerCors(app, config.corsOrigins);
   await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
   await registerDocs(app, VERSION);

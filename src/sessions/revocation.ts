@@ -26,8 +26,6 @@ export interface FeedOptions {
   readonly onKeysChanged?: () => Promise<void>;
   /** a read of the feed failed, or the LISTEN connection dropped (both retried by themselves) */
   readonly onError?: (err: Error) => void;
-  /** a row written by another instance was applied this long after it was written (ms) */
-  readonly onLag?: (ms: number) => void;
 }
 
 export type NewRevocation = Omit<RevocationRow, 'id' | 'seq' | 'created_at'>;
@@ -48,6 +46,7 @@ export class RevocationList {
   private running: Promise<void> | null = null;
   private again = false;
   private options: FeedOptions = { pollMs: 500, notify: false, listenUrl: null };
+  private readonly lagObservers = new Set<(ms: number) => void>();
 
   constructor(
     private readonly db: Db,
@@ -69,6 +68,11 @@ export class RevocationList {
     await this.listener?.close();
     this.listener = null;
     await this.running;
+  }
+
+  /** Told, for each row another instance wrote, how long after its writing it was applied here (ms; the two clocks may differ). */
+  observeLag(observer: (ms: number) => void): void {
+    this.lagObservers.add(observer);
   }
 
   /** Synchronous: the hot path of every authenticated request. */
@@ -181,7 +185,7 @@ export class RevocationList {
         this.apply(row);
         if (this.own.delete(row.id)) continue;
         if (row.kind === 'keys') keysChanged = true;
-        this.options.onLag?.(now - row.created_at);
+        for (const observe of this.lagObservers) observe(now - row.created_at);
       }
       if (rows.length > 0) this.cursor = rows[rows.length - 1]!.seq;
       if (keysChanged) await this.options.onKeysChanged?.();

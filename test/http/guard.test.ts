@@ -174,6 +174,11 @@ describe('revocation across instances sharing one database', () => {
         status = (await b.inject({ url: '/api/secure', headers: bearer(pair.access_token) })).statusCode;
       }
       assert.equal(status, 401);
+      // B measured how late it applied A's revocation; A wrote it, so it measured nothing
+      const lagCount = async (app: typeof a) =>
+        Number(/^bastion_revocation_lag_seconds_count (\d+)$/m.exec((await app.inject({ url: '/metrics' })).body)?.[1] ?? 'NaN');
+      assert.ok((await lagCount(b)) >= 1, 'B has no revocation lag sample');
+      assert.equal(await lagCount(a), 0);
     } finally {
       await a.close();
       await b.close();
