@@ -1,3 +1,4 @@
+import { AppError } from '../errors/app-error.ts';
 import type { UserService } from './service.ts';
 
 /** The accounts the seed tutorials log in with, plus a few people for the persons table. */
@@ -10,13 +11,21 @@ const DEMO_USERS = [
   { username: 'ada', password: 'ada-demo-pass', email: 'ada@example.com', name: 'Ada Lovelace', dob: '1815-12-10' },
 ] as const;
 
-/** Creates the demo accounts that do not exist yet; returns the usernames created. */
+/**
+ * Creates the demo accounts that do not exist yet; returns the usernames created.
+ * Several instances may start at once on one database: the one whose insert loses the
+ * race on the unique username or email finds the account made, which is what it wanted.
+ */
 export async function seedDemo(users: UserService): Promise<string[]> {
   const created: string[] = [];
   for (const demo of DEMO_USERS) {
     if (await users.find(demo.username)) continue;
-    await users.create({ ...demo, roles: 'roles' in demo ? demo.roles : [] }, { enforcePolicy: false });
-    created.push(demo.username);
+    try {
+      await users.create({ ...demo, roles: 'roles' in demo ? demo.roles : [] }, { enforcePolicy: false });
+      created.push(demo.username);
+    } catch (err) {
+      if (!(err instanceof AppError && (err.code === 'username_taken' || err.code === 'email_taken'))) throw err;
+    }
   }
   return created;
 }

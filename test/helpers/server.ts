@@ -25,42 +25,80 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Chil
   });
 }
 
-export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
-  const { dir, remove } = tempDir('bastion-e2e-');
-  const databaseUrl = env['DATABASE_URL'] ?? testDatabaseUrl(dir);
-  const child = spawnCli(['serve', ...args], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, ...env });
+/** A start may take this long: each process loads the whole app through tsx, slow on a busy machine. */
+const START_TIMEOUT_MS = 120_000;
+
+export interface LaunchedServer {
+  readonly url: string;
+  /** everything the server printed so far */
+  output(): string;
+  /** SIGTERM (SIGKILL after 10 s); resolves when the process has exited */
+  stop(): Promise<void>;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(hard);
+}
+
+/**
+ * `bastion serve` on a free loopback port. A process that does not start in time is
+ * killed, never left running (it would keep the test file from ever exiting).
+ */
+export async function launchServer(env: Record<string, string>, args: string[] = []): Promise<LaunchedServer> {
+  const child = spawnCli(['serve', ...args], { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    const check = () => {
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
+      child.stdout!.on('data', () => {
+        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      child.once('error', (err) => {
         clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', check);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${out}`));
+        reject(err);
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${out}`));
+      });
     });
-  });
-  return {
-    url,
-    dir,
-    databaseUrl,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      remove();
-    },
-  };
+    return { url, output: () => out, stop: () => stopChild(child) };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
+/** launchServer in a temporary directory of its own, on that directory's test database unless `env` names one. */
+export async function startServer(env: Record<string, string> = {}, args: string[] = []): Promise<RunningServer> {
+  const { dir, remove } = tempDir('bastion-e2e-');
+  const databaseUrl = env['DATABASE_URL'] ?? testDatabaseUrl(dir);
+  try {
+    const server = await launchServer({ DATABASE_URL: databaseUrl, ...env }, args);
+    return {
+      ...server,
+      dir,
+      databaseUrl,
+      stop: async () => {
+        await server.stop();
+        remove();
+      },
+    };
+  } catch (err) {
+    remove();
+    throw err;
+  }
 }
 
 /** Runs a CLI command to completion. */
