@@ -85,11 +85,17 @@ export async function openServices(config: Config, clock: Clock = systemClock, l
 
 /** Opens the database and applies pending migrations (returned by name). */
 export async function openStore(config: Config, log: ServiceLog = silentLog): Promise<{ store: DbHandle; applied: string[] }> {
-  const store = openDb(config.databaseUrl, {
-    poolMax: config.database.poolMax,
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    onIdleError: (err) => log.warn({ err: { message: err.message } }, 'database connection lost; reconnecting on next use'),
-  });
+  let store: DbHandle;
+  try {
+    store = openDb(config.databaseUrl, {
+      poolMax: config.database.poolMax,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      onIdleError: (err) => log.warn({ err: { message: err.message } }, 'database connection lost; reconnecting on next use'),
+    });
+  } catch (err) {
+    // e.g. the sslrootcert file cannot be read, or the SQLite directory cannot be made
+    throw new ConfigError('DATABASE_URL', `cannot open ${maskUrl(config.databaseUrl)}: ${connectFailure(config.databaseUrl, err).reason}`);
+  }
   try {
     return { store, applied: await migrate(store) };
   } catch (err) {

@@ -148,7 +148,7 @@ export const SETTINGS = {
   },
   DATABASE_POOL_MAX: { doc: 'PostgreSQL: connections per instance', default: '10', flagKind: 'string', parse: integer(1, 1000) },
   DATABASE_STATEMENT_TIMEOUT: {
-    doc: 'PostgreSQL: statement_timeout for every statement (behind pgbouncer, list it in ignore_startup_parameters)',
+    doc: 'PostgreSQL: statement_timeout for every statement, sent at connect (pgbouncer must ignore it: set it on the role there)',
     default: '5s',
     flagKind: 'string',
     parse: duration(0, 600_000),

@@ -22,12 +22,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 
 /**
  * Why opening a database failed, as one line safe to print: `refused` when the database
- * could not be reached or refused us (network, server down, SQLSTATE 28 authentication,
- * 3D no such database), and the error's first line with the URL's password masked.
+ * could not be reached or refused us (network, server down, TLS verification, SQLSTATE 28
+ * authentication, 3D no such database), and the error's first line with the URL's
+ * password masked.
  */
 export function connectFailure(url: string, err: unknown): { refused: boolean; reason: string } {
   const e = err as { code?: unknown; message?: unknown };
-  const refused = isDatabaseUnavailable(err) || (typeof e.code === 'string' && /^(28|3D)/.test(e.code));
+  const code = typeof e.code === 'string' ? e.code : '';
+  const refused =
+    isDatabaseUnavailable(err) ||
+    /^(28|3D)/.test(code) ||
+    // TLS: the server's certificate failed verification, or the server speaks no TLS
+    /^(ERR_TLS|ERR_SSL|UNABLE_TO|SELF_SIGNED|CERT_|DEPTH_ZERO|HOSTNAME_MISMATCH)/.test(code) ||
+    (typeof e.message === 'string' && /does not support SSL/i.test(e.message));
   const password = /\/\/[^:/@]*:([^/]*)@/.exec(url)?.[1];
   let reason = (typeof e.message === 'string' && e.message !== '' ? e.message : typeof e.code === 'string' ? e.code : String(err)).split('\n')[0]!;
   if (password) reason = reason.replaceAll(password, '***');
