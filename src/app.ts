@@ -15,6 +15,7 @@ import { registerDocs } from './http/plugins/docs.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { AUTH_WINDOW_MS, registerSecurity } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
+import { rejectNulCharacters } from './http/plugins/input.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { authRoutes } from './http/routes/auth.ts';
@@ -199,6 +200,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     return parseJson(request, body, (err, value) => done(err ? new AppError('invalid_json', undefined, { cause: err }) : null, value));
   });
 
+  rejectNulCharacters(app);
   await app.register(cookie);
   await registerSecurity(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
   registerMetrics(app, services);

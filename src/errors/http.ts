@@ -83,6 +83,9 @@ export function toAppError(err: unknown): AppError {
   }
   // the database is down or restarting: the client may retry, and it is not a bug
   if (isDatabaseUnavailable(err)) return new AppError('not_ready', undefined, { cause: err });
+  // SQLSTATE class 22 (data exception): a value the database cannot store slipped past
+  // validation; the statement (and its transaction) failed, nothing was written
+  if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) return new AppError('bad_request', undefined, { cause: err });
   return new AppError('internal', undefined, { cause: err });
 }
 

@@ -8,7 +8,6 @@ import { createPrivateKey, randomUUID, sign as signBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
-import { sql } from 'kysely';
 import { ERRORS } from '../../src/errors/codes.ts';
 import type { Database } from '../../src/storage/tables.ts';
 import { buildTestApp, tempDir, type TestApp } from '../helpers/app.ts';
@@ -265,11 +264,13 @@ export function checkResponse(fx: Fixture, req: Req | string, res: Res, opts: { 
 
 export type Snapshot = Record<string, string[]>;
 
+/** Bastion's own tables, on either dialect (the migration bookkeeping left out). */
 async function tableNames(app: FastifyInstance): Promise<string[]> {
-  const { rows } = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%'`.execute(
-    app.services.store.db,
-  );
-  return rows.map((r) => r.name).sort();
+  const tables = await app.services.store.db.introspection.getTables();
+  return tables
+    .map((t) => t.name)
+    .filter((name) => !name.startsWith('kysely_') && name !== 'bastion_migration_lock')
+    .sort();
 }
 
 /** Every row of every table (except those written on purpose by rejected logins), sorted. */

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../errors/app-error.ts';
+
+/** The first path in `value` holding a string with a NUL character, or null. */
+function nulPath(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (value === null || typeof value !== 'object' || depth > 32) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, `${path}/${key}`, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * No text Bastion stores may hold a NUL character: PostgreSQL's text type cannot (and C
+ * tools reading a SQLite file stop at it). Refused up front, with the field named, so it
+ * never reaches a query as a 500 (ASVS 5.1.4: validate input against an allowed set).
+ */
+export function rejectNulCharacters(app: FastifyInstance): void {
+  app.addHook('preValidation', (request, _reply, done) => {
+    const where = nulPath(request.body, 'body') ?? nulPath(request.query, 'querystring') ?? nulPath(request.params, 'params');
+    done(where ? new AppError('validation_failed', `${where} contains characters that are not allowed`, { details: [{ path: where, message: 'contains characters that are not allowed' }] }) : undefined);
+  });
+}
