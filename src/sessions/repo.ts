@@ -45,6 +45,8 @@ export async function insertRefreshToken(
     .execute();
 }
 
+export type TokenWithFamily = NonNullable<Awaited<ReturnType<typeof findTokenWithFamily>>>;
+
 /** The token and its family, for rotation. */
 export function findTokenWithFamily(db: Db, tokenId: string) {
   return db
@@ -63,6 +65,24 @@ export function findTokenWithFamily(db: Db, tokenId: string) {
       'f.expires_at as family_expires_at',
     ])
     .where('t.id', '=', tokenId)
+    .executeTakeFirst();
+}
+
+/**
+ * Locks the family row until the transaction ends, so one family's refreshes run one
+ * at a time even across instances (PostgreSQL `FOR UPDATE`; SQLite drops the clause:
+ * BEGIN IMMEDIATE already holds the database write lock).
+ */
+export async function lockFamily(db: Db, familyId: string): Promise<void> {
+  await db.selectFrom('refresh_families').select('id').where('id', '=', familyId).forUpdate().execute();
+}
+
+/** The token a rotation of `parentId` issued, if any (a family never branches). */
+export function findChild(db: Db, parentId: string) {
+  return db
+    .selectFrom('refresh_tokens')
+    .select(['id', 'secret_hash', 'used_at'])
+    .where('parent_id', '=', parentId)
     .executeTakeFirst();
 }
 

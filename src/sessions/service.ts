@@ -1,6 +1,7 @@
 /**
  * Login sessions: each login opens a refresh-token family; each refresh rotates the
- * token; a spent token shown again revokes the family (reuse detection, RFC 9700 §4.14.2).
+ * token; a spent token shown again after REFRESH_REUSE_GRACE revokes the family (reuse
+ * detection, RFC 9700 §4.14.2).
  * Access tokens are issued and verified here, with the revocation list on top.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,7 +15,13 @@ import type { KeyRing } from '../tokens/keys.ts';
 import type { Db } from '../storage/db.ts';
 import { issueAccessToken, verifyAccessToken } from '../tokens/access.ts';
 import type { AccessClaims } from '../tokens/claims.ts';
-import { newRefreshToken, parseRefreshToken, refreshSecretMatches } from '../tokens/refresh.ts';
+import {
+  childRefreshToken,
+  newRefreshToken,
+  parseRefreshToken,
+  refreshSecretMatches,
+  type RefreshTokenParts,
+} from '../tokens/refresh.ts';
 import { findUserById, type UserWithRoles } from '../users/repo.ts';
 import * as repo from './repo.ts';
 import { waitForStamp, type RevocationList } from './revocation.ts';
@@ -40,6 +47,15 @@ export interface ClientInfo {
 const ignoreMissingSession = (err: unknown): void => {
   if (!(err instanceof AppError && err.code === 'session_not_found')) throw err;
 };
+
+type RefreshOutcome =
+  | { readonly kind: 'invalid' }
+  | { readonly kind: 'conflict' }
+  | { readonly kind: 'reused'; readonly userId: string; readonly familyId: string }
+  | { readonly kind: 'issued'; readonly row: repo.TokenWithFamily; readonly token: string };
+
+const INVALID: RefreshOutcome = { kind: 'invalid' };
+const CONFLICT: RefreshOutcome = { kind: 'conflict' };
 
 /** Verified tokens remembered (bounded): the signature check is the costly part of a request. */
 const VERIFIED_CACHE_MAX = 10_000;
@@ -72,41 +88,17 @@ export class SessionService {
   }
 
   /**
-   * Rotates a refresh token into a new pair, in one transaction. A spent token shown
-   * again within REFRESH_REUSE_GRACE is a race (two tabs) or a retry: 409, nothing
-   * revoked, exactly one request ever wins. Later, it is a replay: the whole family is
-   * revoked and recorded (RFC 9700 §4.14.2). Sessions also end after SESSION_IDLE_TTL
-   * without use and at their absolute expiry.
+   * Rotates a refresh token into a new pair, in one transaction holding the family's
+   * lock, so a family's refreshes are decided one at a time on every instance. A spent
+   * token shown again within REFRESH_REUSE_GRACE is a race (two tabs) or a retry after a
+   * lost response: it gets the successor it was already given (`resend`). Later, it is a
+   * replay: the whole family is revoked and recorded (RFC 9700 §4.14.2). Sessions also
+   * end after SESSION_IDLE_TTL without use and at their absolute expiry.
    */
   async refresh(presented: string, cookieMode: boolean, client: ClientInfo): Promise<TokenPair> {
     const parts = parseRefreshToken(presented);
     if (!parts) throw new AppError('invalid_refresh_token');
-    const now = this.clock.now();
-    const { session } = this.config;
-    const outcome = await this.db.transaction().execute(async (tx) => {
-      const row = await repo.findTokenWithFamily(tx, parts.id);
-      if (!row || !refreshSecretMatches(parts.secret, row.secret_hash)) return { kind: 'invalid' as const };
-      if (row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return { kind: 'invalid' as const };
-      if (now - row.family_last_used_at > session.idleTtlSec * 1000) {
-        await repo.revokeFamilies(tx, { familyId: row.family_id }, 'idle', now);
-        return { kind: 'invalid' as const };
-      }
-      const spent = row.used_at !== null || !(await repo.spendToken(tx, row.id, now));
-      if (spent) {
-        if (row.used_at === null || now - row.used_at <= session.reuseGraceSec * 1000) return { kind: 'conflict' as const };
-        // The revocation must commit even though the request fails (sb GrantRefreshTokenSwap).
-        await repo.revokeFamilies(tx, { familyId: row.family_id }, 'refresh_token_reused', now);
-        return { kind: 'reused' as const, userId: row.user_id, familyId: row.family_id };
-      }
-      const next = newRefreshToken();
-      await repo.insertRefreshToken(
-        tx,
-        { id: next.id, familyId: row.family_id, secretHash: next.secretHash, parentId: row.id, expiresAt: row.family_expires_at },
-        now,
-      );
-      await repo.touchFamily(tx, row.family_id, now);
-      return { kind: 'rotated' as const, row, token: next.token };
-    });
+    const outcome = await this.db.transaction().execute((tx) => this.decideRefresh(tx, parts));
     if (outcome.kind === 'invalid') throw new AppError('invalid_refresh_token');
     if (outcome.kind === 'conflict') throw new AppError('refresh_conflict');
     if (outcome.kind === 'reused') {
@@ -117,6 +109,57 @@ export class SessionService {
     const user = await findUserById(this.db, outcome.row.user_id);
     if (!user || user.disabled_at !== null) throw new AppError('invalid_refresh_token');
     return this.pair(user, outcome.row.family_id, outcome.token, outcome.row.family_expires_at, cookieMode, outcome.row.family_created_at);
+  }
+
+  /** Locks the presented token's family, then judges the token as it stands under the lock. */
+  private async decideRefresh(tx: Db, parts: RefreshTokenParts): Promise<RefreshOutcome> {
+    const seen = await repo.findTokenWithFamily(tx, parts.id);
+    // a wrong secret is refused before taking any lock: forged tokens cannot queue up a family
+    if (!seen || !refreshSecretMatches(parts.secret, seen.secret_hash)) return INVALID;
+    await repo.lockFamily(tx, seen.family_id);
+    // read again: a concurrent refresh may have spent the token or revoked the family meanwhile
+    const row = await repo.findTokenWithFamily(tx, parts.id);
+    const now = this.clock.now(); // after the wait for the lock, so grace and idle are measured from now
+    if (!row || row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return INVALID;
+    if (now - row.family_last_used_at > this.config.session.idleTtlSec * 1000) {
+      await repo.revokeFamilies(tx, { familyId: row.family_id }, 'idle', now);
+      return INVALID;
+    }
+    if (row.used_at === null) return this.rotate(tx, row, parts.secret, now);
+    if (now - row.used_at <= this.config.session.reuseGraceSec * 1000) return this.resend(tx, row, parts.secret);
+    // The revocation must commit even though the request fails (sb GrantRefreshTokenSwap).
+    await repo.revokeFamilies(tx, { familyId: row.family_id }, 'refresh_token_reused', now);
+    return { kind: 'reused', userId: row.user_id, familyId: row.family_id };
+  }
+
+  /** Spends the token and issues its successor, whose secret is derived from the token's own. */
+  private async rotate(tx: Db, row: repo.TokenWithFamily, secret: string, now: number): Promise<RefreshOutcome> {
+    // the family lock already makes this the only spender; the guarded update stays as a backstop
+    if (!(await repo.spendToken(tx, row.id, now))) return CONFLICT;
+    const next = childRefreshToken(secret);
+    await repo.insertRefreshToken(
+      tx,
+      { id: next.id, familyId: row.family_id, secretHash: next.secretHash, parentId: row.id, expiresAt: row.family_expires_at },
+      now,
+    );
+    await repo.touchFamily(tx, row.family_id, now);
+    return { kind: 'issued', row, token: next.token };
+  }
+
+  /**
+   * A token spent within the grace window: the other tabs of a race, or a client that lost
+   * the response. While its successor is unused, that same successor is derived again from
+   * the presented secret and handed back, so the family keeps exactly one live refresh
+   * token. Once the successor has been used, the presenter is behind the session: 409,
+   * nothing revoked. A successor that does not match (minted with a random secret before
+   * derivation existed) also gets 409.
+   */
+  private async resend(tx: Db, row: repo.TokenWithFamily, secret: string): Promise<RefreshOutcome> {
+    const child = await repo.findChild(tx, row.id);
+    if (!child || child.used_at !== null) return CONFLICT;
+    const again = childRefreshToken(secret, child.id);
+    if (!refreshSecretMatches(again.secret, child.secret_hash)) return CONFLICT;
+    return { kind: 'issued', row, token: again.token };
   }
 
   /** Ends the session of the presented access token, its other access tokens, and that token itself. */
