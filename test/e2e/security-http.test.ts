@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as OTPAuth from 'otpauth';
 import { startServer, type RunningServer } from '../helpers/server.ts';
+import { request, type Res } from '../helpers/http.ts';
 
 const PASSWORD = 'correct horse battery';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,32 +48,8 @@ after(async () => {
   if (outbox) rmSync(outbox, { recursive: true, force: true });
 });
 
-interface Res {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  readonly json: any;
-}
-
-async function call(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<Res> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...headers,
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
+const call = (method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<Res> =>
+  request(server.url, method, path, body, token, headers);
 
 const get = (path: string, token?: string) => call('GET', path, undefined, token);
 const post = (path: string, body?: unknown, token?: string) => call('POST', path, body, token);

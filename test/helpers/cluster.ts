@@ -4,17 +4,14 @@
  * `eventually` to time how long an effect made on one instance takes to show on another.
  */
 import { createPgDatabase } from './db.ts';
+import { request, type Res } from './http.ts';
+
+export { request, type Res };
 import { launchServer, type LaunchedServer } from './server.ts';
 
 /** One `bastion serve` process of a trio. */
 export type TrioServer = LaunchedServer;
 
-export interface Res {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  readonly json: any;
-}
 
 export interface Instance {
   readonly name: string;
@@ -36,24 +33,6 @@ export interface Trio {
   stop(): Promise<void>;
 }
 
-export async function request(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Res> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
 
 function instance(name: string, server: TrioServer): Instance {
   const call = (method: string, path: string, body?: unknown, token?: string) => request(server.url, method, path, body, token);

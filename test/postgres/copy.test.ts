@@ -14,33 +14,12 @@ import { freePort } from '../helpers/postgres.ts';
 import { runCli, startServer, type RunningServer } from '../helpers/server.ts';
 import { COPY_TABLES, countRows } from '../../src/storage/copy.ts';
 import { openDb } from '../../src/storage/db.ts';
+import { request, type Res } from '../helpers/http.ts';
 
 const PASSWORD = 'correct horse battery';
 
-interface Res {
-  readonly status: number;
-  readonly text: string;
-  readonly json: any;
-}
-
-async function call(server: RunningServer, method: string, path: string, body?: unknown, token?: string): Promise<Res> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
-}
+const call = (server: RunningServer, method: string, path: string, body?: unknown, token?: string): Promise<Res> =>
+  request(server.url, method, path, body, token);
 
 /** Row count of every table, counted directly (not through the command under test). */
 async function tableCounts(url: string): Promise<Record<string, number>> {

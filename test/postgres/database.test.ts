@@ -23,6 +23,7 @@ import { FAST_ARGON2, tempDir } from '../helpers/app.ts';
 import { createPgDatabase, pgAdminUrl } from '../helpers/db.ts';
 import { freePort, psql, startPostgres, type PgServer } from '../helpers/postgres.ts';
 import { spawnCli, startServer, type RunningServer } from '../helpers/server.ts';
+import { request, type Res } from '../helpers/http.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -41,33 +42,16 @@ function withParams(url: string, params: Record<string, string>): string {
   return u.toString();
 }
 
-interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-  readonly text: string;
-}
-
-async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}) });
-  const text = await res.text();
-  let body: unknown = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body, text };
-}
+/** `request` with the options these tests pass by name. */
+const call = (base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Res> =>
+  request(base, method, path, options.body, options.token);
 
 const signup = (base: string, username: string) => call(base, 'POST', '/api/auth/signup', { body: { username, password: PASSWORD } });
 
 async function login(base: string, username: string): Promise<{ access_token: string; refresh_token: string }> {
   const r = await call(base, 'POST', '/api/auth/login', { body: { username, password: PASSWORD } });
   assert.equal(r.status, 200, `login failed: ${r.text}`);
-  return r.body as { access_token: string; refresh_token: string };
+  return r.json as { access_token: string; refresh_token: string };
 }
 
 const me = (base: string, token: string) => call(base, 'GET', '/api/auth/me', { token });
@@ -435,13 +419,13 @@ describe('PostgreSQL stopped and restarted under running instances', () => {
       for (const s of [a, b]) {
         const ready = await call(s.url, 'GET', '/readyz');
         assert.equal(ready.status, 503, ready.text);
-        assert.deepEqual(Object.keys(ready.body as object).sort(), ['code', 'message']);
-        assert.equal((ready.body as { code: string }).code, 'not_ready');
+        assert.deepEqual(Object.keys(ready.json as object).sort(), ['code', 'message']);
+        assert.equal((ready.json as { code: string }).code, 'not_ready');
       }
       const refused = await call(a.url, 'POST', '/api/auth/login', { body: { username: 'restart', password: PASSWORD } });
       assert.equal(refused.status, 503, refused.text);
-      assert.equal((refused.body as { code: string }).code, 'not_ready');
-      assert.deepEqual(Object.keys(refused.body as object).sort(), ['code', 'message'], 'the one error shape');
+      assert.equal((refused.json as { code: string }).code, 'not_ready');
+      assert.deepEqual(Object.keys(refused.json as object).sort(), ['code', 'message'], 'the one error shape');
       assert.doesNotMatch(refused.text, /\bat .*\.ts:\d+|stack/i, 'no stack trace');
       const whoami = await me(a.url, first.access_token);
       assert.equal(whoami.status, 503, whoami.text);

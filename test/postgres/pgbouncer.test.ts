@@ -9,29 +9,13 @@ import { createPgDatabase, pgAdminUrl } from '../helpers/db.ts';
 import { startPgbouncer, type Pgbouncer } from '../helpers/pgbouncer.ts';
 import { psql } from '../helpers/postgres.ts';
 import { startServer, type RunningServer } from '../helpers/server.ts';
+import { request, type Res } from '../helpers/http.ts';
 
 const PASSWORD = 'correct horse battery';
 
-interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-  readonly text: string;
-}
-
-async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}) });
-  const text = await res.text();
-  let body: unknown = null;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = null;
-  }
-  return { status: res.status, body, text };
-}
+/** `request` with the options these tests pass by name. */
+const call = (base: string, method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<Res> =>
+  request(base, method, path, options.body, options.token);
 
 interface Pair {
   readonly access_token: string;
@@ -41,7 +25,7 @@ interface Pair {
 async function login(base: string, username: string): Promise<Pair> {
   const r = await call(base, 'POST', '/api/auth/login', { body: { username, password: PASSWORD } });
   assert.equal(r.status, 200, `login failed: ${r.text}`);
-  return r.body as Pair;
+  return r.json as Pair;
 }
 
 const me = (base: string, token: string) => call(base, 'GET', '/api/auth/me', { token });
@@ -57,7 +41,7 @@ async function refusedWithinOneSecond(bases: string[], token: string, what: stri
         last = await me(base, token);
       }
       assert.equal(last.status, 401, `${what}: ${base} still answers ${last.status} after 1 s: ${last.text}`);
-      assert.equal((last.body as { code?: string }).code, 'token_revoked');
+      assert.equal((last.json as { code?: string }).code, 'token_revoked');
     }),
   );
 }
@@ -99,7 +83,7 @@ describe('three instances through pgbouncer (pool_mode = transaction, no LISTEN)
     assert.equal(created.status, 201, created.text);
     const again = await call(c, 'POST', '/api/auth/signup', { body: { username: 'Bouncer', password: PASSWORD } });
     assert.equal(again.status, 409, again.text);
-    assert.equal((again.body as { code: string }).code, 'username_taken');
+    assert.equal((again.json as { code: string }).code, 'username_taken');
     for (const name of ['bouncer2', 'bouncer3']) assert.equal((await call(b, 'POST', '/api/auth/signup', { body: { username: name, password: PASSWORD } })).status, 201);
   });
 
@@ -127,12 +111,12 @@ describe('three instances through pgbouncer (pool_mode = transaction, no LISTEN)
     const first = await login(a, 'bouncer3');
     const second = await call(b, 'POST', '/api/auth/refresh', { body: { refresh_token: first.refresh_token } });
     assert.equal(second.status, 200, second.text);
-    const pair2 = second.body as Pair;
+    const pair2 = second.json as Pair;
     assert.notEqual(pair2.refresh_token, first.refresh_token);
     assert.equal((await me(c, pair2.access_token)).status, 200, 'the new access token works on C');
     const third = await call(c, 'POST', '/api/auth/refresh', { body: { refresh_token: pair2.refresh_token } });
     assert.equal(third.status, 200, third.text);
-    const pair3 = third.body as Pair;
+    const pair3 = third.json as Pair;
     assert.equal((await me(a, pair3.access_token)).status, 200);
     assert.ok(Number(psql(bouncer.url(database), 'select count(*) from refresh_tokens where used_at is not null')) >= 2, 'both rotations spent their token');
   });
