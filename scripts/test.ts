@@ -27,6 +27,7 @@ function ensurePackages(): void {
     !pgBinDir() && 'postgresql',
     !existsSync('/usr/sbin/pgbouncer') && 'pgbouncer',
     !existsSync('/usr/bin/openssl') && 'openssl',
+    !existsSync('/usr/sbin/nginx') && 'nginx',
   ].filter((p): p is string => typeof p === 'string');
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {

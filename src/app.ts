@@ -2,6 +2,7 @@
  * buildApp(config) -> a ready Fastify instance that never listens (fastify Testing.md):
  * `main` listens, tests inject. openServices wires the domain to the store.
  */
+import cluster from 'node:cluster';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
@@ -15,7 +16,10 @@ import { registerDocs } from './http/plugins/docs.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
 import { AUTH_WINDOW_MS, registerSecurity } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
+import { httpsOptions, reloadOnSighup } from './http/tls.ts';
 import { rejectNulCharacters } from './http/plugins/input.ts';
+import { echoRequestId, installRequestLogging, loggingOptions } from './http/logging.ts';
+import { installDrainGate } from './server/gate.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { authRoutes } from './http/routes/auth.ts';
@@ -29,6 +33,7 @@ import { createMailer } from './mail/mailer.ts';
 import { RecoveryService } from './recovery/service.ts';
 import { AuditLog } from './audit/log.ts';
 import { KeyService } from './keys/service.ts';
+import { KeyEncryptionKey } from './keys/wrap.ts';
 import { LoginThrottle } from './throttle/login.ts';
 import { databaseRateLimitStore } from './throttle/rate-limit-store.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -61,7 +66,12 @@ export async function openServices(config: Config, clock: Clock = systemClock, l
   const { store } = await openStore(config, log);
   try {
     const revocations = new RevocationList(store.db, clock);
-    const keys = new KeyService(store.db, config.jwt, clock, (kid, tx) => revocations.announceKeys(kid, keyOverlapMs(config), tx));
+    const kek = config.keyEncryptionKey === null ? null : KeyEncryptionKey.fromBase64(config.keyEncryptionKey);
+    // one line per start: a cluster's primary says it, not each worker again
+    if (!kek && !config.demo && config.jwt.alg !== 'HS256' && !cluster.isWorker) {
+      log.warn({ setting: 'KEY_ENCRYPTION_KEY' }, 'KEY_ENCRYPTION_KEY is not set: private signing keys are stored unencrypted, and a copy of the database can forge tokens');
+    }
+    const keys = new KeyService(store.db, config.jwt, clock, (kid, tx) => revocations.announceKeys(kid, keyOverlapMs(config), tx), kek);
     await keys.start(KEY_RELOAD_MS);
     await revocations.start({
       pollMs: config.revocationPollMs,
@@ -153,12 +163,10 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  // LOG_FORMAT, redaction, and request ids (X-Request-Id from a trusted proxy, else a UUID)
+  const logging = await loggingOptions(config, REDACT_PATHS, options.logStream);
   const app = Fastify({
-    logger: {
-      level: config.logLevel,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      ...(options.logStream ? { stream: options.logStream } : {}),
-    },
+    ...logging.options,
     bodyLimit: config.bodyLimit,
     // request.ip honours X-Forwarded-For only from proxies the operator named
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
@@ -166,12 +174,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // a request means exactly what it says (ASVS 5.1.3 / 5.1.4).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
-    return503OnClosing: true,
+    // while closing, requests reach the drain gate (server/gate.ts): 503 in the one shape
+    return503OnClosing: false,
     // the missing-Host check is ours (errors/http.ts), so it answers in the one shape
     http: { requireHostHeader: false },
+    // TLS_CERT/TLS_KEY: HTTPS served here (the http options above do not reach an https server)
+    ...(config.tls ? { https: httpsOptions(config.tls, { requireHostHeader: false }) } : {}),
     // Bad percent-encoding and over-long path segments fail before routing: same shape.
     frameworkErrors: (err, request, reply) => {
       addCorsHeaders(reply, config.corsOrigins, request.headers.origin);
+      echoRequestId(request, reply); // these replies skip the onSend hooks
       sendError(reply, toAppError(err));
     },
     // Malformed HTTP (bad header bytes, bad request line) still answers in the one shape.
@@ -184,10 +196,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       }
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  installRequestLogging(app, logging);
 
   const services = await openServices(config, options.clock ?? systemClock, app.log);
   app.decorate('services', services);
   app.addHook('onClose', async () => closeServices(services));
+  installDrainGate(app);
   installErrorHandling(app);
 
   // JSON bodies: an empty body is "no body" (logout may be posted bare); the default
@@ -218,6 +232,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(adminRoutes(services));
   await registerWeb(app);
   if (options.routes) await app.register(options.routes);
+  if (config.tls) reloadOnSighup(app, config.tls);
   await app.ready();
   return app;
 }

@@ -7,13 +7,16 @@ import { UsageError } from './args.ts';
 const HELP = `usage: bastion <command>
   serve [--demo] [--port N] [--host H] [--database-url sqlite:path] ...   run the server (every setting has a flag)
   migrate                                   apply database migrations
+  backup <file> [--force]                   copy the SQLite database while servers run, then integrity_check it (PostgreSQL: prints the pg_dump line)
   db copy --from URL --to URL [--force]     copy every table to another database (SQLite -> PostgreSQL); --force replaces a non-empty target
   user add <username> [--email e] [--name n] [--role r]   password from the prompt or stdin
   user role <username> add|remove <role>
   user list [--json]
   sessions revoke <username>                log the user out everywhere
   keys rotate | keys list [--json]          signing keys: a new active key; the old one verifies until its tokens expire
-  audit tail [-n 20] [--follow] [--json]    security events`;
+  keys rewrap [--from-key K]                encrypt the stored signing keys under KEY_ENCRYPTION_KEY (old key: KEY_ENCRYPTION_KEY_OLD or --from-key)
+  audit tail [-n 20] [--follow] [--json]    security events
+  config --docs | config --check            the settings reference in Markdown | the effective settings, secrets masked`;
 
 type Command = (argv: readonly string[]) => Promise<void>;
 
@@ -21,6 +24,8 @@ type Command = (argv: readonly string[]) => Promise<void>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.ts')).serve,
   migrate: async () => (await import('./commands/migrate.ts')).migrateCommand,
+  backup: async () => (await import('./commands/backup.ts')).backupCommand,
+  config: async () => (await import('./commands/config.ts')).configCommand,
   db: async () => (await import('./commands/db.ts')).dbCommand,
   user: async () => (await import('./commands/user.ts')).userCommand,
   sessions: async () => (await import('./commands/sessions.ts')).sessionsCommand,

@@ -1,9 +1,14 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { readTlsPair, type TlsFiles } from '../http/tls.ts';
 import { ConfigError } from './errors.ts';
 import { SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
 
 export interface Config {
   readonly host: string;
   readonly port: number;
+  /** TLS_CERT/TLS_KEY (absolute paths): Bastion serves HTTPS itself; null: plain HTTP (e.g. behind a TLS-terminating proxy) */
+  readonly tls: TlsFiles | null;
   readonly databaseUrl: string;
   readonly database: {
     readonly poolMax: number;
@@ -46,9 +51,18 @@ export interface Config {
   readonly cookie: { readonly secure: boolean; readonly sameSite: SameSite };
   readonly demo: boolean;
   readonly logLevel: LogLevel;
+  readonly logFormat: SettingValue<'LOG_FORMAT'>;
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
   readonly bodyLimit: number;
   readonly revocationPollMs: number;
+  /** WORKERS: server processes (1: no cluster; auto resolved to the core count) */
+  readonly workers: number;
+  /** SHUTDOWN_TIMEOUT: how long requests in flight get to finish on SIGTERM/SIGINT */
+  readonly shutdownTimeoutMs: number;
+  /** METRICS_TOKEN: bearer token /metrics needs; METRICS_PORT: /metrics only on 127.0.0.1:port */
+  readonly metrics: { readonly token: string | null; readonly port: number | null };
+  /** KEY_ENCRYPTION_KEY (base64 of 32 bytes): private signing keys are stored wrapped under it */
+  readonly keyEncryptionKey: string | null;
 }
 
 /** DATABASE_URL -> --database-url */
@@ -91,7 +105,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
   const accessMs = get('ACCESS_TTL');
   const refreshMs = get('REFRESH_TTL');
   if (refreshMs <= accessMs) throw new ConfigError('REFRESH_TTL', 'must be longer than ACCESS_TTL');
-  const secure = get('COOKIE_SECURE');
+  // Both or neither; the files must make a usable pair now, not at the first handshake.
+  const tlsCert = optional('TLS_CERT');
+  const tlsKey = optional('TLS_KEY');
+  if (tlsCert === null && tlsKey !== null) throw new ConfigError('TLS_CERT', 'is required when TLS_KEY is set');
+  if (tlsKey === null && tlsCert !== null) throw new ConfigError('TLS_KEY', 'is required when TLS_CERT is set');
+  const tls = tlsCert !== null && tlsKey !== null ? { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) } : null;
+  if (tls) readTlsPair(tls);
+  // Served over HTTPS, cookies are Secure whatever COOKIE_SECURE says.
+  const cookieSecure = get('COOKIE_SECURE');
+  const secure = tls !== null || cookieSecure;
   const sameSite = get('COOKIE_SAMESITE');
   if (sameSite === 'none' && !secure) {
     throw new ConfigError('COOKIE_SAMESITE', 'none requires COOKIE_SECURE=true (browsers drop such cookies)');
@@ -112,9 +135,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
   const listen = optional('DATABASE_LISTEN_URL');
   if (listen !== null && listen !== 'off' && listen.startsWith('sqlite:')) throw new ConfigError('DATABASE_LISTEN_URL', 'must be a postgres:// URL or "off"');
 
+  const metricsPort = optional('METRICS_PORT');
+  if (metricsPort !== null && metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', 'must differ from PORT');
+
   const config: Config = {
     host,
     port,
+    tls,
     databaseUrl,
     database: {
       poolMax: get('DATABASE_POOL_MAX'),
@@ -146,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
       authRatePerMinute: get('AUTH_RATE_LIMIT'),
     },
     mail: {
-      publicUrl: optional('PUBLIC_URL') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      publicUrl: optional('PUBLIC_URL') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
       smtpUrl: optional('SMTP_URL'),
       from: get('MAIL_FROM'),
       outboxDir: get('OUTBOX_DIR'),
@@ -156,12 +183,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     cookie: { secure, sameSite },
     demo: get('DEMO'),
     logLevel: get('LOG_LEVEL'),
+    logFormat: get('LOG_FORMAT'),
     argon2,
     bodyLimit: get('BODY_LIMIT'),
     revocationPollMs: get('REVOCATION_POLL'),
+    workers: resolveWorkers(get('WORKERS')),
+    shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
+    metrics: { token: optional('METRICS_TOKEN'), port: metricsPort },
+    keyEncryptionKey: optional('KEY_ENCRYPTION_KEY'),
   };
   return deepFreeze(config);
 }
+
+/** WORKERS=auto: one process per core the machine offers (at most 64). */
+const resolveWorkers = (value: number | 'auto'): number => (value === 'auto' ? Math.min(64, Math.max(1, availableParallelism())) : value);
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {

@@ -3,6 +3,7 @@
  * kebab case: DATABASE_URL -> --database-url), its default and what it allows.
  * This table is the documentation: README's configuration section mirrors it.
  */
+import { decodeKek } from '../keys/wrap.ts';
 import { parseDurationMs } from './duration.ts';
 
 export const JWT_ALGS = ['EdDSA', 'ES256', 'RS256', 'HS256'] as const;
@@ -140,6 +141,12 @@ const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { in
 export const SETTINGS = {
   HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
   PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
+  TLS_CERT: {
+    doc: 'PEM certificate (then its intermediates): with TLS_KEY, Bastion serves HTTPS itself, cookies are always Secure, SIGHUP re-reads both files',
+    flagKind: 'string',
+    parse: nonEmpty(4096),
+  },
+  TLS_KEY: { doc: 'PEM private key of TLS_CERT, unencrypted', flagKind: 'string', parse: nonEmpty(4096) },
   DATABASE_URL: {
     doc: 'sqlite:<path>, or postgres://user:pass@host:port/db (sslmode=require|verify-ca|verify-full, sslrootcert=<CA file>)',
     default: 'sqlite:./data/bastion.db',
@@ -170,6 +177,7 @@ export const SETTINGS = {
   COOKIE_SAMESITE: { doc: 'SameSite attribute on cookies', default: 'lax', flagKind: 'string', parse: oneOf(SAME_SITE, true) },
   DEMO: { doc: 'Seed demo accounts (kyle/p1, sherpa/everest, admin@example.com/password)', default: 'false', flagKind: 'boolean', parse: bool },
   LOG_LEVEL: { doc: 'pino log level', default: 'info', flagKind: 'string', parse: oneOf(LOG_LEVELS) },
+  LOG_FORMAT: { doc: 'json: one JSON object per line; pretty: readable lines (pino-pretty, a dev dependency); auto: pretty when stdout is a terminal', default: 'auto', flagKind: 'string', parse: oneOf(['json', 'pretty', 'auto'] as const) },
   ARGON2_MEMORY: { doc: 'argon2id memory cost in KiB (OWASP: 19456)', default: '19456', flagKind: 'string', parse: integer(64, 4_194_304) },
   ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
@@ -196,6 +204,35 @@ export const SETTINGS = {
   RESET_TOKEN_TTL: { doc: 'Lifetime of a password-reset link', default: '30m', flagKind: 'string', parse: duration(60_000, 86_400_000) },
   CONFIRM_TOKEN_TTL: { doc: 'Lifetime of an email-confirmation link', default: '24h', flagKind: 'string', parse: duration(60_000, 30 * 86_400_000) },
   REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database (the fallback when no NOTIFY arrives)', default: '500ms', flagKind: 'string', parse: duration(100, 60_000) },
+  WORKERS: {
+    doc: 'Server processes sharing the port (node:cluster): a number from 1 to 64, or auto (one per CPU core); 1 runs no cluster',
+    default: '1',
+    flagKind: 'string',
+    parse: (raw): number | 'auto' | { invalid: string } => {
+      const v = raw.trim().toLowerCase();
+      if (v === 'auto') return 'auto';
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      return n >= 1 && n <= 64 ? n : { invalid: `must be auto or a whole number from 1 to 64 (got "${raw}")` };
+    },
+  },
+  SHUTDOWN_TIMEOUT: { doc: 'On SIGTERM/SIGINT, requests in flight get this long to finish before their connections are closed', default: '10s', flagKind: 'string', parse: duration(0, 600_000) },
+  METRICS_TOKEN: {
+    doc: 'GET /metrics needs Authorization: Bearer <this> (at least 32 characters)',
+    flagKind: 'string',
+    // a secret: never echoed in the error
+    parse: (raw) => (/^[\x21-\x7e]{32,4096}$/.test(raw.trim()) ? raw.trim() : { invalid: 'must be 32 to 4096 printable characters without spaces' }),
+  },
+  METRICS_PORT: {
+    doc: 'Serve /metrics only on 127.0.0.1:<this>, a listener of its own, and not on the public port (0 picks a free one)',
+    flagKind: 'string',
+    parse: integer(0, 65535),
+  },
+  KEY_ENCRYPTION_KEY: {
+    doc: 'base64 of 32 random bytes (openssl rand -base64 32): private signing keys are stored encrypted under it (AES-256-GCM)',
+    flagKind: 'string',
+    // a secret: never echoed in the error
+    parse: (raw) => (decodeKek(raw) ? raw.trim() : { invalid: 'must be base64 of exactly 32 bytes (openssl rand -base64 32)' }),
+  },
 } as const satisfies Record<string, Setting<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;

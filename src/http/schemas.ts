@@ -1,5 +1,5 @@
 /** Shared TypeBox schemas: the single source of validation, serialization and OpenAPI. */
-import { Type, type Static } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
 import { USERNAME_PATTERN } from '../users/model.ts';
 
 export const ErrorBody = Type.Object(

@@ -4,9 +4,9 @@
  * says where it went and to whom — never the body: the bodies carry live reset and
  * confirmation links (OWASP Logging Cheat Sheet, "Data to exclude").
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import nodemailer from 'nodemailer';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
@@ -76,20 +76,34 @@ export function smtpOptions(url: string): SMTPTransport.Options {
   };
 }
 
-class SmtpMailer implements Mailer {
-  private readonly transport: nodemailer.Transporter<SMTPTransport.SentMessageInfo>;
+type SmtpTransport = nodemailer.Transporter<SMTPTransport.SentMessageInfo>;
 
-  constructor(url: string, from: string) {
-    this.transport = nodemailer.createTransport(smtpOptions(url), { from });
+/** nodemailer is loaded with the first mail, not at start-up; SMTP_URL is still checked at once. */
+class SmtpMailer implements Mailer {
+  private readonly options: SMTPTransport.Options;
+  private transport: Promise<SmtpTransport> | null = null;
+
+  constructor(
+    url: string,
+    private readonly from: string,
+  ) {
+    this.options = smtpOptions(url);
+  }
+
+  private open(): Promise<SmtpTransport> {
+    this.transport ??= import('nodemailer').then(({ default: mailer }) => mailer.createTransport(this.options, { from: this.from }));
+    return this.transport;
   }
 
   async send(mail: OutgoingMail, log: MailLog): Promise<void> {
-    const info = await this.transport.sendMail({ to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
+    const transport = await this.open();
+    const info = await transport.sendMail({ to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
     log.info({ to: mail.to, messageId: info.messageId }, 'mail sent');
   }
 
   close(): void {
-    this.transport.close();
+    // a transport that never loaded has nothing to close
+    void this.transport?.then((transport) => transport.close(), () => undefined);
   }
 }
 
@@ -110,7 +124,10 @@ class OutboxMailer implements Mailer {
     // owner-only: the files hold live links
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const body = { date, from: this.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html };
-    await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    // written aside, then renamed: a reader of the outbox never sees half a mail
+    const partial = join(this.dir, `.${basename(file)}.partial`);
+    await writeFile(partial, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(partial, file);
     log.info({ file, to: mail.to }, 'mail written to outbox');
   }
 

@@ -44,6 +44,28 @@ export interface ClientInfo {
   readonly ip: string | null;
 }
 
+/**
+ * Login outcomes as counted for operators. A wrong password and an unknown account are
+ * one outcome, `invalid_credentials`, as they are one answer: separate counts would let
+ * whoever reads the metrics tell which guessed names exist. `locked`: refused by the
+ * lockout before the password was checked; `disabled`: right password, disabled account.
+ */
+export type LoginOutcome = 'success' | 'invalid_credentials' | 'locked' | 'mfa_required' | 'disabled';
+export type VerifyResult = 'ok' | 'expired' | 'invalid' | 'revoked';
+/** rotated: a new token; resent: a retry in the grace window got the same successor; reused: a replay revoked the session */
+export type RefreshResult = 'rotated' | 'resent' | 'reused' | 'invalid' | 'conflict';
+
+/**
+ * Told of each login outcome, access-token verification and refresh (http/plugins/metrics.ts
+ * counts them; this module knows no metrics library). Called synchronously on the request's
+ * path: an observer must be cheap and must not throw.
+ */
+export interface SessionObserver {
+  login?(outcome: LoginOutcome): void;
+  verify?(result: VerifyResult): void;
+  refresh?(result: RefreshResult): void;
+}
+
 const ignoreMissingSession = (err: unknown): void => {
   if (!(err instanceof AppError && err.code === 'session_not_found')) throw err;
 };
@@ -52,7 +74,7 @@ type RefreshOutcome =
   | { readonly kind: 'invalid' }
   | { readonly kind: 'conflict' }
   | { readonly kind: 'reused'; readonly userId: string; readonly familyId: string }
-  | { readonly kind: 'issued'; readonly row: repo.TokenWithFamily; readonly token: string };
+  | { readonly kind: 'issued'; readonly row: repo.TokenWithFamily; readonly token: string; readonly via: 'rotated' | 'resent' };
 
 const INVALID: RefreshOutcome = { kind: 'invalid' };
 const CONFLICT: RefreshOutcome = { kind: 'conflict' };
@@ -64,6 +86,7 @@ export class SessionService {
   /** token text -> its verified claims, for tokens verified under the current key ring */
   private readonly verified = new Map<string, AccessClaims>();
   private verifiedRing: KeyRing | null = null;
+  private readonly observers: SessionObserver[] = [];
 
   constructor(
     private readonly db: Db,
@@ -74,7 +97,24 @@ export class SessionService {
     private readonly audit: AuditLog,
   ) {}
 
-  /** Opens a session for an authenticated user. */
+  observe(observer: SessionObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** A login outcome decided outside this service (success is told by `start`). */
+  noteLogin(outcome: LoginOutcome): void {
+    for (const o of this.observers) o.login?.(outcome);
+  }
+
+  private noteVerify(result: VerifyResult): void {
+    for (const o of this.observers) o.verify?.(result);
+  }
+
+  private noteRefresh(result: RefreshResult): void {
+    for (const o of this.observers) o.refresh?.(result);
+  }
+
+  /** Opens a session for an authenticated user: every completed login (password, or password then second factor). */
   async start(user: UserWithRoles, client: ClientInfo, cookieMode: boolean): Promise<TokenPair> {
     const now = this.clock.now();
     const familyId = randomUUID();
@@ -84,7 +124,9 @@ export class SessionService {
       await repo.insertFamily(tx, { id: familyId, userId: user.id, expiresAt, ...client }, now);
       await repo.insertRefreshToken(tx, { id: refresh.id, familyId, secretHash: refresh.secretHash, parentId: null, expiresAt }, now);
     });
-    return this.pair(user, familyId, refresh.token, expiresAt, cookieMode, now);
+    const pair = await this.pair(user, familyId, refresh.token, expiresAt, cookieMode, now);
+    this.noteLogin('success');
+    return pair;
   }
 
   /**
@@ -97,8 +139,8 @@ export class SessionService {
    */
   async refresh(presented: string, cookieMode: boolean, client: ClientInfo): Promise<TokenPair> {
     const parts = parseRefreshToken(presented);
-    if (!parts) throw new AppError('invalid_refresh_token');
-    const outcome = await this.db.transaction().execute((tx) => this.decideRefresh(tx, parts));
+    const outcome = parts ? await this.db.transaction().execute((tx) => this.decideRefresh(tx, parts)) : INVALID;
+    if (outcome.kind !== 'issued') this.noteRefresh(outcome.kind);
     if (outcome.kind === 'invalid') throw new AppError('invalid_refresh_token');
     if (outcome.kind === 'conflict') throw new AppError('refresh_conflict');
     if (outcome.kind === 'reused') {
@@ -107,7 +149,11 @@ export class SessionService {
       throw new AppError('refresh_token_reused');
     }
     const user = await findUserById(this.db, outcome.row.user_id);
-    if (!user || user.disabled_at !== null) throw new AppError('invalid_refresh_token');
+    if (!user || user.disabled_at !== null) {
+      this.noteRefresh('invalid');
+      throw new AppError('invalid_refresh_token');
+    }
+    this.noteRefresh(outcome.via);
     return this.pair(user, outcome.row.family_id, outcome.token, outcome.row.family_expires_at, cookieMode, outcome.row.family_created_at);
   }
 
@@ -143,7 +189,7 @@ export class SessionService {
       now,
     );
     await repo.touchFamily(tx, row.family_id, now);
-    return { kind: 'issued', row, token: next.token };
+    return { kind: 'issued', row, token: next.token, via: 'rotated' };
   }
 
   /**
@@ -159,7 +205,7 @@ export class SessionService {
     if (!child || child.used_at !== null) return CONFLICT;
     const again = childRefreshToken(secret, child.id);
     if (!refreshSecretMatches(again.secret, child.secret_hash)) return CONFLICT;
-    return { kind: 'issued', row, token: again.token };
+    return { kind: 'issued', row, token: again.token, via: 'resent' };
   }
 
   /** Ends the session of the presented access token, its other access tokens, and that token itself. */
@@ -225,21 +271,31 @@ export class SessionService {
     let claims = this.verified.get(token);
     if (claims && nowSec > claims.exp + jwt.leewaySec) {
       this.verified.delete(token);
+      this.noteVerify('expired');
       throw new AppError('token_expired');
     }
     if (!claims) {
-      claims = await verifyAccessToken(token, {
-        keys: (header) => this.keys.find(header.kid),
-        alg: jwt.alg,
-        issuer: jwt.issuer,
-        audience: jwt.audience,
-        leewaySec: jwt.leewaySec,
-        nowSec,
-      });
+      try {
+        claims = await verifyAccessToken(token, {
+          keys: (header) => this.keys.find(header.kid),
+          alg: jwt.alg,
+          issuer: jwt.issuer,
+          audience: jwt.audience,
+          leewaySec: jwt.leewaySec,
+          nowSec,
+        });
+      } catch (err) {
+        if (err instanceof AppError) this.noteVerify(err.code === 'token_expired' ? 'expired' : 'invalid');
+        throw err;
+      }
       if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, claims);
     }
-    if (this.revocations.isRevoked(claims)) throw new AppError('token_revoked');
+    if (this.revocations.isRevoked(claims)) {
+      this.noteVerify('revoked');
+      throw new AppError('token_revoked');
+    }
+    this.noteVerify('ok');
     return claims;
   }
 

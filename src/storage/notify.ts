@@ -4,9 +4,9 @@
  * So nothing here may fail a request: poolers in transaction mode and distributed engines
  * have no LISTEN, and a lost notification costs at most one poll interval.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
-import { connectionConfig } from './dialects/postgres.ts';
+import { connectionConfig, pgDriver } from './dialects/postgres.ts';
 import type { Db } from './db.ts';
 
 export const FEED_CHANNEL = 'bastion_feed';
@@ -44,7 +44,7 @@ export function listenFeed(url: string, wake: () => void, onError: (err: Error) 
   };
 
   const connect = async () => {
-    const c = new pg.Client(connectionConfig(url, 0));
+    const c = new (pgDriver().Client)(connectionConfig(url, 0));
     client = c;
     c.on('error', (err) => {
       onError(err);

@@ -30,6 +30,7 @@ const START_TIMEOUT_MS = 120_000;
 
 export interface LaunchedServer {
   readonly url: string;
+  readonly child: ChildProcess;
   /** everything the server printed so far */
   output(): string;
   /** SIGTERM (SIGKILL after 10 s); resolves when the process has exited */
@@ -46,7 +47,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * `bastion serve` on a free loopback port. A process that does not start in time is
+ * `bastion serve` on a free loopback port (http, or https under TLS_CERT). A process that does not start in time is
  * killed, never left running (it would keep the test file from ever exiting).
  */
 export async function launchServer(env: Record<string, string>, args: string[] = []): Promise<LaunchedServer> {
@@ -58,7 +59,7 @@ export async function launchServer(env: Record<string, string>, args: string[] =
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${out}`)), START_TIMEOUT_MS);
       child.stdout!.on('data', () => {
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        const m = /Server listening at (https?:\/\/127\.0\.0\.1:\d+)/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]!);
@@ -73,7 +74,7 @@ export async function launchServer(env: Record<string, string>, args: string[] =
         reject(new Error(`server exited with ${code}:\n${out}`));
       });
     });
-    return { url, output: () => out, stop: () => stopChild(child) };
+    return { url, child, output: () => out, stop: () => stopChild(child) };
   } catch (err) {
     await stopChild(child);
     throw err;

@@ -1,17 +1,15 @@
-import { buildApp } from '../../app.ts';
+import cluster from 'node:cluster';
 import { parseCommand, UsageError } from '../args.ts';
 
+/**
+ * `bastion serve`: one process (WORKERS=1), or a node:cluster primary that forks WORKERS
+ * workers, each of which runs this command again and serves. Both drain on SIGTERM/SIGINT
+ * (server/shutdown.ts, server/cluster.ts). The server is loaded only once the settings
+ * are valid: a bad setting fails at once.
+ */
 export async function serve(argv: readonly string[]): Promise<void> {
   const { positionals, config } = parseCommand(argv);
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments (got "${positionals[0]}")`);
-  const app = await buildApp(config);
-  const stop = async (signal: string) => {
-    app.log.info({ signal }, 'shutting down');
-    await app.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  const address = await app.listen({ host: config.host, port: config.port });
-  app.log.info(`Bastion ${config.demo ? '(demo data) ' : ''}serving ${address} — docs at ${address}/docs`);
+  if (cluster.isPrimary && config.workers > 1) return (await import('../../server/cluster.ts')).runPrimary(config);
+  return (await import('../../server/shutdown.ts')).runServer(config);
 }

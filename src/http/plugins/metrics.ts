@@ -1,13 +1,41 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AppError } from '../../errors/app-error.ts';
+import { REALM, writeRawError } from '../../errors/http.ts';
+import { constantTimeEqual, sha256Hex } from '../../lib/random.ts';
 import type { Services } from '../../services.ts';
+import type { LoginOutcome, RefreshResult, VerifyResult } from '../../sessions/service.ts';
+
+const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'locked', 'mfa_required', 'disabled'];
+const VERIFY_RESULTS: readonly VerifyResult[] = ['ok', 'expired', 'invalid', 'revoked'];
+const REFRESH_RESULTS: readonly RefreshResult[] = ['rotated', 'resent', 'reused', 'invalid', 'conflict'];
 
 /**
- * Prometheus metrics at GET /metrics: process and event-loop metrics, and requests by
- * route pattern (never the raw URL: unbounded label values) and status. Meant for the
- * operator's scraper; keep the path off the public internet at the proxy.
+ * A counter with one label whose values are known up front: every series exists at 0 from
+ * the start (an alert on rate() needs the series before the first event), and counting
+ * is one inc with a label object made once, not one per event.
  */
-export function registerMetrics(app: FastifyInstance, services: Pick<Services, 'revocations' | 'store'>): Registry {
+function countBy<const L extends string, V extends string>(registry: Registry, name: string, help: string, label: L, values: readonly V[]) {
+  const counter = new Counter({ name, help, labelNames: [label], registers: [registry] });
+  const labels = new Map(values.map((v) => [v, { [label]: v } as Record<L, V>]));
+  for (const l of labels.values()) counter.inc(l, 0);
+  return (value: V) => counter.inc(labels.get(value)!);
+}
+
+/**
+ * Prometheus metrics at GET /metrics: process and event-loop metrics (prom-client's
+ * defaults, e.g. bastion_nodejs_eventloop_lag_p99_seconds), requests by route pattern
+ * (never the raw URL: unbounded label values) and status, and what an operator alerts on:
+ * login outcomes, access-token verifications, refreshes and reuse detections, revocation
+ * lag between instances, the PostgreSQL pool.
+ *
+ * Kept off the public port by METRICS_TOKEN (a bearer token the scraper sends) and/or
+ * METRICS_PORT (/metrics is then served only by a listener of its own on 127.0.0.1, started
+ * when the app listens and closed with it; the public port answers 404).
+ */
+export function registerMetrics(app: FastifyInstance, services: Pick<Services, 'config' | 'revocations' | 'sessions' | 'store'>): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'bastion_' });
   const requests = new Counter({
@@ -23,6 +51,13 @@ export function registerMetrics(app: FastifyInstance, services: Pick<Services, '
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+
+  // One outcome for a wrong password and for an unknown account (see LoginOutcome):
+  // a scraper must not learn which account names exist.
+  const login = countBy(registry, 'bastion_logins_total', 'Login attempts by outcome (success counts completed logins, after the second factor when there is one)', 'outcome', LOGIN_OUTCOMES);
+  const verify = countBy(registry, 'bastion_token_verifications_total', 'Access-token verifications by result', 'result', VERIFY_RESULTS);
+  const refresh = countBy(registry, 'bastion_refresh_total', 'Refresh-token uses by result (reused: a replay was detected and the session revoked)', 'result', REFRESH_RESULTS);
+  services.sessions.observe({ login, verify, refresh });
 
   const lag = new Histogram({
     name: 'bastion_revocation_lag_seconds',
@@ -50,9 +85,94 @@ export function registerMetrics(app: FastifyInstance, services: Pick<Services, '
     requests.inc({ method: request.method, route, status: reply.statusCode });
     duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
-  });
+
+  const { token, port } = services.config.metrics;
+  // compared as hashes: equal lengths, so the comparison leaks neither content nor length
+  const tokenHash = token === null ? null : sha256Hex(token);
+  const refusal = (authorization: string | undefined): AppError | null => {
+    if (tokenHash === null) return null;
+    if (authorization === undefined) return new AppError('missing_token');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match && constantTimeEqual(sha256Hex(match[1]!), tokenHash) ? null : new AppError('invalid_token', 'The metrics token is not valid');
+  };
+
+  if (port === null) {
+    app.get('/metrics', {
+      schema: { hide: true },
+      preHandler: async (request) => {
+        const refused = refusal(request.headers.authorization);
+        if (refused) throw refused;
+      },
+    }, async (_request, reply) => {
+      reply.type(registry.contentType).header('cache-control', 'no-store');
+      return registry.metrics();
+    });
+  } else {
+    serveSeparately(app, port, registry, refusal);
+  }
   return registry;
+}
+
+/**
+ * METRICS_PORT: /metrics on 127.0.0.1:port only, from when the app listens until it
+ * closes. Everything else there is 404; errors in the one shape. A port that cannot be
+ * bound is one error line naming METRICS_PORT (the API itself keeps serving).
+ */
+function serveSeparately(app: FastifyInstance, port: number, registry: Registry, refusal: (authorization: string | undefined) => AppError | null): void {
+  let server: Server | null = null;
+  let closed = false;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return writeRawError(res, 'not_found');
+    const refused = refusal(req.headers.authorization);
+    if (refused) {
+      res.setHeader('www-authenticate', `Bearer realm="${REALM}"`);
+      return writeRawError(res, refused.code, refused.message);
+    }
+    const body = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+
+  app.addHook('onListen', async () => {
+    const listener = createServer((req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        app.log.error({ err }, 'metrics listener: request failed');
+        if (!res.headersSent) writeRawError(res, 'internal');
+        else res.destroy();
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(port, '127.0.0.1', () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      app.log.error(`config: METRICS_PORT cannot listen on 127.0.0.1:${port} (${reason}); /metrics is not served`);
+      return;
+    }
+    if (closed) {
+      listener.close(); // the app closed while the port was being bound
+      return;
+    }
+    server = listener;
+    const bound = (listener.address() as AddressInfo).port;
+    app.log.info({ metricsPort: bound }, `metrics listening at http://127.0.0.1:${bound}/metrics`);
+  });
+
+  app.addHook('onClose', async () => {
+    closed = true;
+    const listener = server;
+    server = null;
+    if (!listener) return;
+    await new Promise<void>((resolve) => {
+      listener.close(() => resolve());
+      listener.closeAllConnections();
+    });
+  });
 }

@@ -1,5 +1,6 @@
 /** The logged-in user's own account: sessions, log out everywhere, password, token check. */
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { decodeProtectedHeader } from 'jose';
 import { AppError } from '../../errors/app-error.ts';
 import type { Services } from '../../services.ts';

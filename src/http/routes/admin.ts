@@ -1,5 +1,6 @@
 /** /api/admin/*: user administration, role admin only. */
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { AppError } from '../../errors/app-error.ts';
 import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';

@@ -1,5 +1,6 @@
 /** /api/auth/*: sign up, log in, refresh, log out, who am I; and the seed's cookie login. */
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { FastifyRequest, preValidationAsyncHookHandler } from 'fastify';
 import { AppError } from '../../errors/app-error.ts';
 import { isAllowedOrigin } from '../plugins/cors.ts';

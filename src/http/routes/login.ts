@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditContext } from '../../audit/log.ts';
 import { AppError } from '../../errors/app-error.ts';
+import type { ErrorCode } from '../../errors/codes.ts';
 import type { Services } from '../../services.ts';
-import type { ClientInfo, TokenPair } from '../../sessions/service.ts';
+import type { ClientInfo, LoginOutcome, SessionService, TokenPair } from '../../sessions/service.ts';
 import { accountKey, ipKey } from '../../throttle/login.ts';
 import type { LoginBody } from '../schemas.ts';
 
@@ -16,6 +17,14 @@ export const auditContext = (request: FastifyRequest): AuditContext => ({
   ...clientInfo(request),
   actorId: request.auth?.sub ?? null,
 });
+
+/** Counts a refusal with `code` as the login outcome `outcome` (for /metrics), and passes the error on. */
+const noteRefusal =
+  (sessions: SessionService, code: ErrorCode, outcome: LoginOutcome) =>
+  (err: unknown): never => {
+    if (err instanceof AppError && err.code === code) sessions.noteLogin(outcome);
+    throw err;
+  };
 
 /**
  * Every login route: identifier from `username` or `email`; throttled per account and per
@@ -31,13 +40,14 @@ export async function login(services: Services, request: FastifyRequest, body: L
   const { throttle, users, audit, sessions } = services;
   const client = clientInfo(request);
   const account = accountKey(identifier);
-  await throttle.check([account, ipKey(request.ip)]);
-  const result = await users.authenticate(identifier, body.password);
+  await throttle.check([account, ipKey(request.ip)]).catch(noteRefusal(sessions, 'too_many_attempts', 'locked'));
+  const result = await users.authenticate(identifier, body.password).catch(noteRefusal(sessions, 'account_disabled', 'disabled'));
   if (!result.ok) {
     const locked = await throttle.fail(account, ipKey(request.ip));
     // the identifier as typed is not logged: people type passwords into it
     await audit.record('login_failed', { ...client, userId: result.userId });
     if (locked) await audit.record('lockout', { ...client, userId: result.userId });
+    sessions.noteLogin('invalid_credentials');
     throw new AppError('invalid_credentials');
   }
   const { user } = result;
@@ -46,6 +56,7 @@ export async function login(services: Services, request: FastifyRequest, body: L
     // Two-step login: no tokens yet, only a challenge for POST /api/auth/login/mfa or
     // /authenticate/mfa, which records login_ok once the second factor is in.
     const challenge = await services.mfa.startChallenge(user.id);
+    sessions.noteLogin('mfa_required');
     throw new AppError('mfa_required', undefined, {
       details: { challenge_token: challenge.token, expires_in: challenge.expiresIn },
     });

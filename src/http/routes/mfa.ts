@@ -2,9 +2,9 @@
  * Two-factor authentication (TOTP, RFC 6238): enrol, confirm, disable, and the second
  * step of the two-step login for both token mode and cookie mode.
  */
-import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import QRCode from 'qrcode';
 import { proofFromBody } from '../../mfa/service.ts';
 import type { Services } from '../../services.ts';
 import type { TokenPair } from '../../sessions/service.ts';
@@ -52,6 +52,12 @@ async function completeLogin(services: Services, request: FastifyRequest, body: 
   return services.sessions.start(user, client, cookieMode);
 }
 
+/** The QR code of an otpauth:// URI as SVG; qrcode is loaded on the first enrolment, not at start-up. */
+async function qrSvg(uri: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
+  return QRCode.toString(uri, { type: 'svg' });
+}
+
 export function mfaRoutes(services: Services): FastifyPluginAsyncTypebox {
   const { config, users, mfa, clock } = services;
 
@@ -66,7 +72,7 @@ export function mfaRoutes(services: Services): FastifyPluginAsyncTypebox {
         const user = await users.get(request.auth!.sub);
         const { secret, otpauth_uri } = await mfa.enroll(user);
         reply.header('cache-control', 'no-store'); // carries the secret
-        return { secret, otpauth_uri, qr_svg: await QRCode.toString(otpauth_uri, { type: 'svg' }) };
+        return { secret, otpauth_uri, qr_svg: await qrSvg(otpauth_uri) };
       },
     );
 

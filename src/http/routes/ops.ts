@@ -1,5 +1,8 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
+import { AppError } from '../../errors/app-error.ts';
+import { SHUTTING_DOWN } from '../../server/gate.ts';
 import { ping } from '../../storage/db.ts';
 
 const Status = Type.Object({ status: Type.String() });
@@ -10,10 +13,16 @@ export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
       status: 'ok',
     }));
-    app.get('/readyz', { schema: { tags: ['ops'], summary: 'The database answers', response: { 200: Status } } }, async () => {
-      await ping(services.store.db);
-      return { status: 'ready' };
-    });
+    app.get(
+      '/readyz',
+      { schema: { tags: ['ops'], summary: 'The database answers and the server is not shutting down (503 not_ready otherwise)', response: { 200: Status } } },
+      async (request) => {
+        // the drain gate answers first during a shutdown; this holds even if a hook ran late
+        if (request.server.drainGate.draining) throw new AppError('not_ready', SHUTTING_DOWN);
+        await ping(services.store.db);
+        return { status: 'ready' };
+      },
+    );
     app.get(
       '/.well-known/jwks.json',
       {

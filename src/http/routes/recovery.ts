@@ -1,5 +1,6 @@
 /** Forgot/reset password, email change and confirmation, account deletion (src/recovery). */
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { AppError } from '../../errors/app-error.ts';
 import { TOKEN_MAX_LENGTH } from '../../recovery/repo.ts';
 import type { Services } from '../../services.ts';

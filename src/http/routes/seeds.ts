@@ -2,7 +2,8 @@
  * The seed contract (DESIGN.md §3): the routes the three original tutorials call,
  * answering as their clients expect.
  */
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { Services } from '../../services.ts';
 import { LoginBody, Message, TokenPair } from '../schemas.ts';
 import { login, tokenBody } from './login.ts';

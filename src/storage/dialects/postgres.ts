@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import type pg from 'pg';
 import { PostgresAdapter, PostgresDialect, type DialectAdapter } from 'kysely';
+
+/** node-postgres, loaded on first use (CommonJS, so synchronously): a SQLite server never loads it. */
+const require = createRequire(import.meta.url);
+let driver: typeof pg | null = null;
+export const pgDriver = (): typeof pg => (driver ??= require('pg') as typeof pg);
 
 export interface PostgresOptions {
   readonly url: string;
@@ -31,7 +37,7 @@ const INT8 = 20;
  */
 const types = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-    oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'),
+    oid === INT8 ? (v: string) => Number(v) : pgDriver().types.getTypeParser(oid, format as 'text'),
 };
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -69,7 +75,7 @@ export function connectionConfig(url: string, statementTimeoutMs: number): pg.Cl
 }
 
 export function postgresPool(options: PostgresOptions): pg.Pool {
-  const pool = new pg.Pool({ ...connectionConfig(options.url, options.statementTimeoutMs), max: options.poolMax, idleTimeoutMillis: 30_000 });
+  const pool = new (pgDriver().Pool)({ ...connectionConfig(options.url, options.statementTimeoutMs), max: options.poolMax, idleTimeoutMillis: 30_000 });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would
   // end the process. The pool drops that client and connects afresh on the next query.
   pool.on('error', (err) => options.onIdleError?.(err));

@@ -55,11 +55,12 @@ export class SqliteLockingPlugin implements KyselyPlugin {
 export function sqliteDialect(path: string): SqliteDialect {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new SqliteDatabase(path);
-  // WAL lets readers proceed during a write; busy_timeout waits for a lock instead of
-  // failing at once when another process (the CLI) writes.
+  // busy_timeout first: even switching to WAL waits for a lock held by another process
+  // (a worker, the CLI) instead of failing at once with SQLITE_BUSY. WAL lets readers
+  // proceed during a write.
+  database.pragma('busy_timeout = 5000');
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
-  database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
   return new BastionSqliteDialect({ database });
 }
