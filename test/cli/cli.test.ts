@@ -1,5 +1,5 @@
 /**
- * The `bastion` CLI as a user sees it: real processes (tsx), a real database per test (a
+ * The `bastion` CLI as a user sees it: real processes (the compiled bin), a real database per test (a
  * SQLite file, or a PostgreSQL database in the PostgreSQL pass), exit codes, what reaches
  * stdout and stderr. Tests run concurrently, each on its own database.
  */

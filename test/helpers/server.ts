@@ -5,7 +5,8 @@ import { FAST_ARGON2, tempDir } from './app.ts';
 import { testDatabaseUrl } from './db.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-export const CLI = join(ROOT, 'src/cli/main.ts');
+/** The compiled bin when `npm test` provides it (fresh dist/), else the sources through tsx. */
+export const CLI = process.env['BASTION_TEST_CLI'] ?? join(ROOT, 'src/cli/main.ts');
 
 export interface RunningServer {
   readonly url: string;
@@ -16,9 +17,9 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** `bastion <args>` through tsx, as `npm run bastion` does. */
+/** `bastion <args>`: `node dist/cli/main.js`, as `npm run bastion` does (or the sources through tsx). */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  return spawn(process.execPath, [...(CLI.endsWith('.ts') ? ['--import', 'tsx'] : []), CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...FAST_ARGON2, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
