@@ -5,67 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../helpers/app.ts';
 import { createPgDatabase, DIALECT, pgAdminUrl } from '../helpers/db.ts';
 import { psql } from '../helpers/postgres.ts';
-import { spawnCli, startServer } from '../helpers/server.ts';
+import { runCli, startServer, type CliResult } from '../helpers/server.ts';
 
-interface CliResult {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/**
- * Each spawn loads the whole app through tsx (about a CPU-second), so at most this many
- * run at once: the tests run concurrently, the processes queue here.
- */
-const MAX_PROCESSES = Math.max(2, availableParallelism());
-let running = 0;
-const queue: Array<() => void> = [];
-async function slot(): Promise<() => void> {
-  if (running >= MAX_PROCESSES) await new Promise<void>((r) => queue.push(r));
-  else running += 1;
-  return () => {
-    const next = queue.shift();
-    if (next) next();
-    else running -= 1;
-  };
-}
-
-/**
- * runCli (test/helpers/server.ts) with a timeout guard: a command that does not exit by
- * itself (say, `serve` listening after all) is killed and the test fails, instead of the
- * run hanging on a stray server.
- */
-async function cli(args: string[], env: Record<string, string>, stdin = '', timeoutMs = 60_000): Promise<CliResult> {
-  const release = await slot();
-  const child = spawnCli(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin!.on('error', () => undefined); // the command may exit before reading stdin
-  child.stdin!.end(stdin);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise<CliResult>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-      timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`bastion ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, timeoutMs);
-    });
-  } finally {
-    clearTimeout(timer);
-    release();
-  }
-}
+/** `bastion <args>` (runCli: queued, killed if it does not exit by itself). */
+const cli = runCli;
 
 /** For assertion messages: what the command printed. */
 const show = (r: CliResult): string => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;

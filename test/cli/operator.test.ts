@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
@@ -19,56 +18,10 @@ import { SETTINGS, type Setting, type SettingName } from '../../src/config/schem
 import { buildTestApp, tempDir } from '../helpers/app.ts';
 import { createPgDatabase, DIALECT } from '../helpers/db.ts';
 import { pgBinDir, psql } from '../helpers/postgres.ts';
-import { ROOT, spawnCli, startServer } from '../helpers/server.ts';
+import { ROOT, runCli, startServer, type CliResult } from '../helpers/server.ts';
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/**
- * Each spawn loads the app through tsx (about a CPU-second): the tests run concurrently,
- * the processes queue here, at most this many at once.
- */
-const MAX_PROCESSES = Math.max(2, availableParallelism());
-let running = 0;
-const queue: Array<() => void> = [];
-async function slot(): Promise<() => void> {
-  if (running >= MAX_PROCESSES) await new Promise<void>((r) => queue.push(r));
-  else running += 1;
-  return () => {
-    const next = queue.shift();
-    if (next) next();
-    else running -= 1;
-  };
-}
-
-/** `bastion <args>`; a command that does not exit by itself is killed and fails the test. */
-async function cli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
-  const release = await slot();
-  const child = spawnCli(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise<CliResult>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`bastion ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, timeoutMs);
-    });
-  } finally {
-    clearTimeout(timer);
-    release();
-  }
-}
+/** `bastion <args>` (runCli: queued, killed if it does not exit by itself). */
+const cli = runCli;
 
 const show = (r: CliResult): string => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 const lines = (text: string): string[] => text.split(/\r?\n/).filter((l) => l !== '');

@@ -1,5 +1,6 @@
 /** Starts the real server as a child process on a free loopback port (real HTTP, real SQLite file). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FAST_ARGON2, tempDir } from './app.ts';
 import { testDatabaseUrl } from './db.ts';
@@ -103,18 +104,56 @@ export async function startServer(env: Record<string, string> = {}, args: string
   }
 }
 
-/** Runs a CLI command to completion. */
-export async function runCli(
-  args: string[],
-  env: Record<string, string> = {},
-  stdin?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Each spawn loads the whole app (tests run concurrently; the processes queue here, at most
+ * this many at once, so a busy machine does not push them past their timeouts).
+ */
+const MAX_PROCESSES = Math.max(2, availableParallelism());
+let runningCli = 0;
+const cliQueue: Array<() => void> = [];
+async function cliSlot(): Promise<() => void> {
+  if (runningCli >= MAX_PROCESSES) await new Promise<void>((r) => cliQueue.push(r));
+  else runningCli += 1;
+  return () => {
+    const next = cliQueue.shift();
+    if (next) next();
+    else runningCli -= 1;
+  };
+}
+
+/**
+ * Runs `bastion <args>` to completion, with `stdin` as its input. A command that does not
+ * exit by itself (say, `serve` listening after all) is killed and the call fails, instead
+ * of the run hanging on a stray process.
+ */
+export async function runCli(args: string[], env: Record<string, string> = {}, stdin = '', timeoutMs = 120_000): Promise<CliResult> {
+  const release = await cliSlot();
   const child = spawnCli(args, env);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin!.end(stdin ?? '');
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  return { code, stdout, stderr };
+  child.stdin!.on('error', () => undefined); // the command may exit before reading stdin
+  child.stdin!.end(stdin);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<CliResult>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`bastion ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
 }
