@@ -4,15 +4,15 @@
  * that CA and can connect from a chosen loopback address, and Debian's nginx run on a
  * private prefix with the configuration printed in docs/deploy.md (issue #9 part 5).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest, type Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { stopProcess, waitForPort } from './process.ts';
 import { ROOT } from './server.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -166,23 +166,6 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-async function waitForPort(port: number, child: ChildProcess, describe: () => string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nginx exited (${child.exitCode ?? child.signalCode}):\n${describe()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} within ${timeoutMs} ms:\n${describe()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Runs `template` (placeholders filled from `values`, plus {{RUN_DIR}}: a new private
@@ -222,17 +205,11 @@ export async function startNginx(template: string, values: Readonly<Record<strin
   process.once('exit', killOnExit);
   const stop = async () => {
     process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(hard);
-    }
+    await stopProcess(child);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) await waitForPort(port, child, log);
+    for (const port of ports) await waitForPort('nginx', port, child, log, 15_000);
   } catch (err) {
     await stop();
     throw err;

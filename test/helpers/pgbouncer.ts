@@ -4,12 +4,12 @@
  * state (advisory locks, SET, LISTEN, named prepared statements) survives it. Tests point
  * Bastion at it to prove it needs none of that.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './postgres.ts';
+import { waitForPort } from './process.ts';
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer';
 
@@ -26,24 +26,6 @@ export interface Pgbouncer {
 
 const asRoot = process.getuid?.() === 0;
 
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-async function waitForPort(port: number, child: ChildProcess, describe: () => string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pgbouncer exited (${child.exitCode ?? child.signalCode}):\n${describe()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`pgbouncer did not listen on ${port} within ${timeoutMs} ms:\n${describe()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Starts pgbouncer in front of the PostgreSQL server on 127.0.0.1:`pgPort` (trust auth, user postgres). */
 export async function startPgbouncer(pgPort: number): Promise<Pgbouncer> {
@@ -124,7 +106,7 @@ export async function startPgbouncer(pgPort: number): Promise<Pgbouncer> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(port, child, log);
+    await waitForPort('pgbouncer', port, child, log, 10_000);
   } catch (err) {
     await stop();
     throw err;

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FAST_ARGON2, tempDir } from './app.ts';
 import { testDatabaseUrl } from './db.ts';
+import { stopProcess } from './process.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 /** The compiled bin when `npm test` provides it (fresh dist/), else the sources through tsx. */
@@ -39,14 +40,6 @@ export interface LaunchedServer {
   stop(): Promise<void>;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(hard);
-}
 
 /**
  * `bastion serve` on a free loopback port (http, or https under TLS_CERT). A process that does not start in time is
@@ -76,9 +69,9 @@ export async function launchServer(env: Record<string, string>, args: string[] =
         reject(new Error(`server exited with ${code}:\n${out}`));
       });
     });
-    return { url, child, output: () => out, stop: () => stopChild(child) };
+    return { url, child, output: () => out, stop: () => stopProcess(child) };
   } catch (err) {
-    await stopChild(child);
+    await stopProcess(child);
     throw err;
   }
 }
