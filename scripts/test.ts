@@ -3,7 +3,8 @@
  * pgbouncer), builds the web front end (the server serves web/dist), starts one private
  * PostgreSQL server for the run, then runs the suites twice with node's test runner: on
  * SQLite files, and on PostgreSQL. Files that exist only for PostgreSQL (several instances,
- * pgbouncer, the copy from SQLite) live in test/postgres/ and run in the second pass.
+ * pgbouncer, the copy from SQLite) live in test/postgres/ and run in the second pass; unit
+ * tests, the bench smoke test and the browser tests run in the first pass only.
  *
  *   npm test                      everything
  *   npm test -- test/http/x.ts    those files, both passes
@@ -14,31 +15,18 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pgBinDir, startPostgres, type PgServer } from '../test/helpers/postgres.ts';
+import { startPostgres, type PgServer } from '../test/helpers/postgres.ts';
+import { CHROMIUM, ensureDebianPackages } from './packages.ts';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-/** Files that never touch storage run once. */
-const STORAGE_FREE = /^test\/unit\//;
+/** Files that never touch Bastion's storage run once, in the first pass (the bench smoke test brings its own databases). */
+const STORAGE_FREE = /^test\/(unit|bench)\//;
 const POSTGRES_ONLY = /^test\/postgres\//;
-
-function ensurePackages(): void {
-  const missing = [
-    !existsSync(CHROMIUM) && 'chromium',
-    !pgBinDir() && 'postgresql',
-    !existsSync('/usr/sbin/pgbouncer') && 'pgbouncer',
-    !existsSync('/usr/bin/openssl') && 'openssl',
-    !existsSync('/usr/sbin/nginx') && 'nginx',
-  ].filter((p): p is string => typeof p === 'string');
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) {
-    console.error(`npm test: missing ${missing.join(', ')}; install with: sudo apt-get install -y ${missing.join(' ')}`);
-    process.exit(1);
-  }
-  console.log(`npm test: installing Debian ${missing.join(', ')}…`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
-}
+/**
+ * Browser tests run once, on SQLite: they test the front end, and each storage path they
+ * reach is tested on both databases by the HTTP tests (test/http/). A run of the whole
+ * suite stays well under 15 minutes on two cores.
+ */
+const BROWSER = /^test\/e2e\/(web|swagger)/;
 
 function newestMtime(dir: string): number {
   return Math.max(0, ...readdirSync(dir).map((name) => {
@@ -95,7 +83,7 @@ function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer |
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
-ensurePackages();
+ensureDebianPackages('npm test', ['chromium', 'postgresql', 'pgbouncer', 'openssl', 'nginx']);
 await buildWeb();
 const cli = buildDist();
 const all = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
@@ -110,8 +98,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 let failed = 0;
 try {
-  if (dialects.includes('sqlite')) failed += await runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), null, cli);
-  if (pg) failed += await runPass('postgres', all.filter((f) => !STORAGE_FREE.test(f)), pg, cli);
+  if (dialects.includes('sqlite')) failed += await runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), pg, cli);
+  if (pg) failed += await runPass('postgres', all.filter((f) => !STORAGE_FREE.test(f) && !BROWSER.test(f)), pg, cli);
 } finally {
   stopPg();
 }

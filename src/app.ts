@@ -14,11 +14,11 @@ import authPlugin from './http/plugins/auth.ts';
 import { addCorsHeaders, registerCors } from './http/plugins/cors.ts';
 import { registerDocs } from './http/plugins/docs.ts';
 import { registerMetrics } from './http/plugins/metrics.ts';
-import { AUTH_WINDOW_MS, registerSecurity } from './http/plugins/security.ts';
+import { AUTH_WINDOW_MS, installResponseHeaders, registerAuthRateLimit } from './http/plugins/security.ts';
 import { registerWeb } from './http/plugins/web.ts';
 import { httpsOptions, reloadOnSighup } from './http/tls.ts';
 import { rejectNulCharacters } from './http/plugins/input.ts';
-import { echoRequestId, installRequestLogging, loggingOptions } from './http/logging.ts';
+import { installRequestLogging, loggingOptions } from './http/logging.ts';
 import { installDrainGate } from './server/gate.ts';
 import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
@@ -28,7 +28,12 @@ import { personRoutes } from './http/routes/persons.ts';
 import { seedRoutes } from './http/routes/seeds.ts';
 import { mfaRoutes } from './http/routes/mfa.ts';
 import { MfaService } from './mfa/service.ts';
+import { PasskeyService } from './passkeys/service.ts';
 import { recoveryRoutes } from './http/routes/recovery.ts';
+import { passkeyRoutes } from './http/routes/passkeys.ts';
+import { oidcRoutes } from './http/routes/oidc.ts';
+import { OidcProviders } from './oidc/providers.ts';
+import { OidcService } from './oidc/service.ts';
 import { createMailer } from './mail/mailer.ts';
 import { RecoveryService } from './recovery/service.ts';
 import { AuditLog } from './audit/log.ts';
@@ -84,10 +89,12 @@ export async function openServices(config: Config, clock: Clock = systemClock, l
     const sessions = new SessionService(store.db, config, keys, revocations, clock, audit);
     const users = new UserService(store.db, config.argon2, clock, (userId) => sessions.revokeAccessTokens(userId), audit);
     const throttle = new LoginThrottle(store.db, clock, config.throttle);
-    const mfa = new MfaService(store.db, clock, audit, throttle);
+    const passkeys = new PasskeyService(store.db, config, clock, audit, throttle, sessions);
+    const mfa = new MfaService(store.db, clock, audit, throttle, passkeys);
     const recovery = new RecoveryService(store.db, config.mail, clock, users, sessions, audit, createMailer(config.mail, clock));
+    const oidc = new OidcService(store.db, new OidcProviders(config.oidcProviders, clock), config.mail.publicUrl, clock, audit);
     if (config.demo) await seedDemo(users);
-    return { config, clock, store, keys, revocations, users, sessions, audit, throttle, recovery, mfa };
+    return { config, clock, store, keys, revocations, users, sessions, audit, throttle, recovery, mfa, oidc, passkeys };
   } catch (err) {
     await store.close();
     throw err;
@@ -165,6 +172,7 @@ export interface BuildOptions {
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   // LOG_FORMAT, redaction, and request ids (X-Request-Id from a trusted proxy, else a UUID)
   const logging = await loggingOptions(config, REDACT_PATHS, options.logStream);
+  let responseHeaders: ReturnType<typeof installResponseHeaders> = () => undefined;
   const app = Fastify({
     ...logging.options,
     bodyLimit: config.bodyLimit,
@@ -183,7 +191,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Bad percent-encoding and over-long path segments fail before routing: same shape.
     frameworkErrors: (err, request, reply) => {
       addCorsHeaders(reply, config.corsOrigins, request.headers.origin);
-      echoRequestId(request, reply); // these replies skip the onSend hooks
+      responseHeaders(request, reply); // these replies skip the hooks
       sendError(reply, toAppError(err));
     },
     // Malformed HTTP (bad header bytes, bad request line) still answers in the one shape.
@@ -197,6 +205,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   installRequestLogging(app, logging);
+  responseHeaders = installResponseHeaders(app);
 
   const services = await openServices(config, options.clock ?? systemClock, app.log);
   app.decorate('services', services);
@@ -216,7 +225,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   rejectNulCharacters(app);
   await app.register(cookie);
-  await registerSecurity(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
+  await registerAuthRateLimit(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
   registerMetrics(app, services);
   await registerCors(app, config.corsOrigins);
   await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
@@ -229,6 +238,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(personRoutes(services));
   await app.register(accountRoutes(services));
   await app.register(recoveryRoutes(services));
+  await app.register(passkeyRoutes(services));
+  await app.register(oidcRoutes(services));
   await app.register(adminRoutes(services));
   await registerWeb(app);
   if (options.routes) await app.register(options.routes);

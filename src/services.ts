@@ -2,6 +2,8 @@ import type { AuditLog } from './audit/log.ts';
 import type { Config } from './config/load.ts';
 import type { KeyService } from './keys/service.ts';
 import type { MfaService } from './mfa/service.ts';
+import type { PasskeyService } from './passkeys/service.ts';
+import type { OidcService } from './oidc/service.ts';
 import type { Clock } from './lib/clock.ts';
 import type { RevocationList } from './sessions/revocation.ts';
 import type { SessionService } from './sessions/service.ts';
@@ -23,4 +25,7 @@ export interface Services {
   readonly throttle: LoginThrottle;
   readonly mfa: MfaService;
   readonly recovery: RecoveryService;
+  readonly passkeys: PasskeyService;
+  /** log in with OpenID Connect providers (OIDC_PROVIDERS) */
+  readonly oidc: OidcService;
 }

@@ -29,6 +29,15 @@ export const AUDIT_TYPES = [
   'mfa_disabled',
   'mfa_failed',
   'mfa_recovery_code_used',
+  // OpenID Connect providers (issue #11); details name the provider, never a token
+  'oidc_login_failed',
+  'oidc_linked',
+  'oidc_unlinked',
+  // passkeys (issue #11); details carry the passkey's id and name, never key material
+  'passkey_registered',
+  'passkey_renamed',
+  'passkey_deleted',
+  'passkey_counter_regression',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

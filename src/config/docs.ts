@@ -7,6 +7,7 @@
  */
 import { flagName, type FlagValues } from './load.ts';
 import { maskUrl, SETTINGS, type Setting, type SettingName } from './schema.ts';
+import { maskClientSecrets } from '../oidc/config.ts';
 
 export const REFERENCE_BEGIN = '<!-- config:begin -->';
 export const REFERENCE_END = '<!-- config:end -->';
@@ -73,7 +74,7 @@ export const isSecretSetting = (name: string): boolean => /SECRET|PASSWORD|PASSP
 
 /** A URL's password, and any password-like query parameter, replaced by `***`. */
 export const maskSecrets = (value: string): string =>
-  maskUrl(value).replace(/([?&](?:password|pass|passwd|secret|token|key)=)[^&#]*/gi, '$1***');
+  maskClientSecrets(maskUrl(value).replace(/([?&](?:password|pass|passwd|secret|token|key)=)[^&#]*/gi, '$1***'));
 
 export interface EffectiveSetting {
   readonly name: string;

@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { readTlsPair, type TlsFiles } from '../http/tls.ts';
 import { ConfigError } from './errors.ts';
+import type { OidcProviderConfig } from '../oidc/config.ts';
 import { SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
 
 export interface Config {
@@ -48,13 +50,21 @@ export interface Config {
     readonly resetTtlSec: number;
     readonly confirmTtlSec: number;
   };
+  /**
+   * Passkeys (WebAuthn): the relying-party id and the page origins an assertion may come
+   * from. rpId null: PUBLIC_URL names a host by IP address, which cannot be an RP id;
+   * the passkey routes then answer passkeys_unavailable (the rest of Bastion runs).
+   */
+  readonly webauthn: { readonly rpId: string | null; readonly origins: readonly string[] };
   readonly cookie: { readonly secure: boolean; readonly sameSite: SameSite };
   readonly demo: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: SettingValue<'LOG_FORMAT'>;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number };
   readonly bodyLimit: number;
   readonly revocationPollMs: number;
+  /** TOKEN_CACHE_SIZE: verified access tokens remembered */
+  readonly tokenCacheSize: number;
   /** WORKERS: server processes (1: no cluster; auto resolved to the core count) */
   readonly workers: number;
   /** SHUTDOWN_TIMEOUT: how long requests in flight get to finish on SIGTERM/SIGINT */
@@ -63,6 +73,8 @@ export interface Config {
   readonly metrics: { readonly token: string | null; readonly port: number | null };
   /** KEY_ENCRYPTION_KEY (base64 of 32 bytes): private signing keys are stored wrapped under it */
   readonly keyEncryptionKey: string | null;
+  /** OIDC_PROVIDERS: OpenID Connect providers people may log in with (src/oidc/config.ts) */
+  readonly oidcProviders: readonly OidcProviderConfig[];
 }
 
 /** DATABASE_URL -> --database-url */
@@ -120,7 +132,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     throw new ConfigError('COOKIE_SAMESITE', 'none requires COOKIE_SECURE=true (browsers drop such cookies)');
   }
 
-  const argon2 = { memoryCost: get('ARGON2_MEMORY'), timeCost: get('ARGON2_ITERATIONS'), parallelism: get('ARGON2_PARALLELISM') };
+  const concurrency = get('ARGON2_CONCURRENCY');
+  const argon2 = {
+    memoryCost: get('ARGON2_MEMORY'),
+    timeCost: get('ARGON2_ITERATIONS'),
+    parallelism: get('ARGON2_PARALLELISM'),
+    concurrency: concurrency === 'auto' ? Math.max(1, availableParallelism() - 1) : concurrency,
+  };
   if (argon2.memoryCost < 8 * argon2.parallelism) {
     throw new ConfigError('ARGON2_MEMORY', `must be at least 8 KiB per lane (${8 * argon2.parallelism} for ARGON2_PARALLELISM=${argon2.parallelism})`);
   }
@@ -137,6 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
 
   const metricsPort = optional('METRICS_PORT');
   if (metricsPort !== null && metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', 'must differ from PORT');
+
+  const publicUrl = optional('PUBLIC_URL') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const webauthn = webauthnSettings(optional('WEBAUTHN_RP_ID'), optional('WEBAUTHN_ORIGIN'), publicUrl);
 
   const config: Config = {
     host,
@@ -173,13 +194,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
       authRatePerMinute: get('AUTH_RATE_LIMIT'),
     },
     mail: {
-      publicUrl: optional('PUBLIC_URL') ?? `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      publicUrl,
       smtpUrl: optional('SMTP_URL'),
       from: get('MAIL_FROM'),
       outboxDir: get('OUTBOX_DIR'),
       resetTtlSec: Math.floor(get('RESET_TOKEN_TTL') / 1000),
       confirmTtlSec: Math.floor(get('CONFIRM_TOKEN_TTL') / 1000),
     },
+    webauthn,
     cookie: { secure, sameSite },
     demo: get('DEMO'),
     logLevel: get('LOG_LEVEL'),
@@ -187,12 +209,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     argon2,
     bodyLimit: get('BODY_LIMIT'),
     revocationPollMs: get('REVOCATION_POLL'),
+    tokenCacheSize: get('TOKEN_CACHE_SIZE'),
     workers: resolveWorkers(get('WORKERS')),
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
     metrics: { token: optional('METRICS_TOKEN'), port: metricsPort },
     keyEncryptionKey: optional('KEY_ENCRYPTION_KEY'),
+    oidcProviders: get('OIDC_PROVIDERS'),
   };
   return deepFreeze(config);
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+
+/**
+ * The origins passkeys are used from and the relying-party id. By default both come from
+ * PUBLIC_URL; a loopback address there (the default http://127.0.0.1:8085) becomes
+ * `localhost`, the same machine by name: an IP address cannot be an RP id, while
+ * http://localhost is a secure context where browsers allow WebAuthn (W3C Secure Contexts
+ * §3.1). Another IP address leaves passkeys off (rpId null) rather than stopping start-up.
+ * What is set explicitly must work: every origin's host is the RP id or one of its
+ * subdomains (W3C WebAuthn L3 §5.1.3 step 8), else one config line names the variable.
+ */
+function webauthnSettings(rpId: string | null, origins: readonly string[] | null, publicUrl: string): Config['webauthn'] {
+  const byName = (raw: string): URL => {
+    const url = new URL(raw);
+    if (LOOPBACK.test(url.hostname)) url.hostname = 'localhost';
+    return url;
+  };
+  const pages = (origins ?? [byName(publicUrl).origin]).filter((o) => o !== 'null');
+  if (origins !== null && pages.length === 0) throw new ConfigError('WEBAUTHN_ORIGIN', 'must name at least one origin like https://app.example.com');
+  const hosts = pages.map((o) => new URL(o).hostname);
+  const id = rpId ?? (isIP(hosts[0]!.replace(/^\[|\]$/g, '')) === 0 ? hosts[0]! : null);
+  if (id === null) {
+    if (origins !== null) throw new ConfigError('WEBAUTHN_ORIGIN', `names a host by IP address (${pages[0]}); set WEBAUTHN_RP_ID to a host name the pages are served under`);
+    return { rpId: null, origins: pages };
+  }
+  for (const [i, host] of hosts.entries()) {
+    if (host !== id && !host.endsWith(`.${id}`)) {
+      const variable = rpId !== null ? 'WEBAUTHN_RP_ID' : 'WEBAUTHN_ORIGIN';
+      throw new ConfigError(variable, `"${id}" must be the host of ${pages[i]} or a parent domain of it (W3C WebAuthn: the RP id is a registrable suffix of the page's host)`);
+    }
+  }
+  return { rpId: id, origins: pages };
 }
 
 /** WORKERS=auto: one process per core the machine offers (at most 64). */

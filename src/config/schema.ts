@@ -3,7 +3,9 @@
  * kebab case: DATABASE_URL -> --database-url), its default and what it allows.
  * This table is the documentation: README's configuration section mirrors it.
  */
+import { isIP } from 'node:net';
 import { decodeKek } from '../keys/wrap.ts';
+import { parseOidcProviders } from '../oidc/config.ts';
 import { parseDurationMs } from './duration.ts';
 
 export const JWT_ALGS = ['EdDSA', 'ES256', 'RS256', 'HS256'] as const;
@@ -136,6 +138,18 @@ const httpUrl: Parse<string> = (raw) => {
   return { invalid: `must be an http(s) URL (got "${raw}")` };
 };
 
+/**
+ * A WebAuthn relying-party id is a domain (W3C WebAuthn L3 §5.1.3 step 8, "valid domain
+ * string"): never an IP address, which browsers refuse as an RP id.
+ */
+const rpId: Parse<string> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (isIP(v.replace(/^\[|\]$/g, '')) !== 0) return { invalid: `must be a host name, not an IP address: browsers refuse an IP address as a WebAuthn relying-party id (got "${raw}")` };
+  return /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(v)
+    ? v
+    : { invalid: `must be a host name like example.com (got "${raw}")` };
+};
+
 const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { invalid: 'must be smtp://… or smtps://…' });
 
 export const SETTINGS = {
@@ -181,6 +195,17 @@ export const SETTINGS = {
   ARGON2_MEMORY: { doc: 'argon2id memory cost in KiB (OWASP: 19456)', default: '19456', flagKind: 'string', parse: integer(64, 4_194_304) },
   ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
+  ARGON2_CONCURRENCY: {
+    doc: 'argon2id computations at once (the rest queue): a number from 1 to 64, or auto (CPU cores - 1, at least 1), which leaves a core to serve requests during a login flood',
+    default: 'auto',
+    flagKind: 'string',
+    parse: (raw): number | 'auto' | { invalid: string } => {
+      const v = raw.trim().toLowerCase();
+      if (v === 'auto') return 'auto';
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      return n >= 1 && n <= 64 ? n : { invalid: `must be auto or a whole number from 1 to 64 (got "${raw}")` };
+    },
+  },
   BODY_LIMIT: { doc: 'Largest request body in bytes', default: '65536', flagKind: 'string', parse: integer(1024, 10_485_760) },
   TRUST_PROXY: {
     doc: 'Trust X-Forwarded-For from: false, true, a hop count, or a comma list of proxy IPs/CIDRs',
@@ -198,12 +223,23 @@ export const SETTINGS = {
   LOGIN_LOCKOUT_MAX: { doc: 'Longest lockout', default: '15m', flagKind: 'string', parse: duration(1000, 7 * 86_400_000) },
   AUTH_RATE_LIMIT: { doc: 'Requests per minute per client IP on auth routes (generic flood limit)', default: '120', flagKind: 'string', parse: integer(1, 1_000_000) },
   PUBLIC_URL: { doc: 'Base URL used in links sent by mail (default http://HOST:PORT)', flagKind: 'string', parse: httpUrl },
+  WEBAUTHN_RP_ID: {
+    doc: 'Passkeys: the relying-party id, a host name (never an IP address) equal to, or a parent domain of, the host of each WEBAUTHN_ORIGIN; default the host of PUBLIC_URL (a loopback address becomes localhost)',
+    flagKind: 'string',
+    parse: rpId,
+  },
+  WEBAUTHN_ORIGIN: {
+    doc: 'Passkeys: comma list of exact origins of the pages that register and use passkeys, when the page is not served from PUBLIC_URL (default: the origin of PUBLIC_URL, a loopback address as localhost)',
+    flagKind: 'string',
+    parse: origins,
+  },
   SMTP_URL: { doc: 'smtp(s)://user:pass@host:port for outgoing mail; unset writes mail to OUTBOX_DIR', flagKind: 'string', parse: smtpUrl },
   MAIL_FROM: { doc: 'From address of outgoing mail', default: 'Bastion <no-reply@localhost>', flagKind: 'string', parse: nonEmpty(255) },
   OUTBOX_DIR: { doc: 'Where mail goes when SMTP_URL is unset', default: './data/outbox', flagKind: 'string', parse: nonEmpty(1024) },
   RESET_TOKEN_TTL: { doc: 'Lifetime of a password-reset link', default: '30m', flagKind: 'string', parse: duration(60_000, 86_400_000) },
   CONFIRM_TOKEN_TTL: { doc: 'Lifetime of an email-confirmation link', default: '24h', flagKind: 'string', parse: duration(60_000, 30 * 86_400_000) },
   REVOCATION_POLL: { doc: 'How often revocations made elsewhere are read from the database (the fallback when no NOTIFY arrives)', default: '500ms', flagKind: 'string', parse: duration(100, 60_000) },
+  TOKEN_CACHE_SIZE: { doc: 'Access tokens whose signature check is remembered (about 0.6 KB each; 0 turns the cache off); revocation is still checked on every request', default: '10000', flagKind: 'string', parse: integer(0, 1_000_000) },
   WORKERS: {
     doc: 'Server processes sharing the port (node:cluster): a number from 1 to 64, or auto (one per CPU core); 1 runs no cluster',
     default: '1',
@@ -232,6 +268,12 @@ export const SETTINGS = {
     flagKind: 'string',
     // a secret: never echoed in the error
     parse: (raw) => (decodeKek(raw) ? raw.trim() : { invalid: 'must be base64 of exactly 32 bytes (openssl rand -base64 32)' }),
+  },
+  OIDC_PROVIDERS: {
+    doc: 'OpenID Connect providers to log in with, as a JSON array: [{"id":"corp","name":"Corp SSO","issuer":"https://id.example","client_id":"…","client_secret":"…","scopes":"openid email profile"}]; register <PUBLIC_URL>/api/auth/oidc/<id>/callback as the redirect URI; http:// issuers only on loopback; client_secret is masked wherever settings are printed',
+    default: '[]',
+    flagKind: 'string',
+    parse: parseOidcProviders,
   },
 } as const satisfies Record<string, Setting<unknown>>;
 

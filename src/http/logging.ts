@@ -13,8 +13,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIPv6 } from 'node:net';
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import type { DestinationStream } from 'pino';
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Bindings, ChildLoggerOptions } from 'fastify/types/logger.js';
+import type { DestinationStream, Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -57,9 +58,76 @@ export function requestIdGenerator(trustProxy: Config['trustProxy']): (req: Inco
 
 export interface Logging {
   /** spread into Fastify's options */
-  readonly options: Pick<FastifyServerOptions, 'logger' | 'logController' | 'genReqId' | 'requestIdHeader'>;
+  readonly options: Pick<FastifyServerOptions, 'logger' | 'logController' | 'genReqId' | 'requestIdHeader' | 'childLoggerFactory'>;
   /** said once through the logger when it exists */
   readonly warning: string | null;
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+type LogFn = (...args: unknown[]) => void;
+
+/**
+ * A request's logger, made when it first writes. Fastify gives every request a pino
+ * child carrying its req_id; making one costs more than the rest of a cached, guarded
+ * request (pino serialises and redacts the bindings), and at LOG_LEVEL=warn most requests
+ * never write a line. Levels below the logger's are dropped without making the child.
+ */
+class LazyChildLogger {
+  #child: Logger | null = null;
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindingsOf: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  private get real(): Logger {
+    return (this.#child ??= this.parent.child(this.bindingsOf, this.options));
+  }
+
+  private write(level: Level, args: unknown[]): void {
+    if (this.isLevelEnabled(level)) (this.real[level] as LogFn)(...args);
+  }
+
+  get level(): string {
+    return this.#child?.level ?? this.options.level ?? this.parent.level;
+  }
+  set level(value: string) {
+    this.real.level = value;
+  }
+  isLevelEnabled(level: string): boolean {
+    return this.#child ? this.#child.isLevelEnabled(level) : this.parent.isLevelEnabled(level);
+  }
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+  silent(): void {}
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.real.child(bindings, options);
+  }
+  bindings(): Bindings {
+    return this.real.bindings();
+  }
+}
+
+function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  // a route's own logLevel (e.g. /metrics) makes a real child: its level differs from the parent's
+  if (options.level !== undefined || options.serializers !== undefined) return logger.child(bindings, options);
+  return new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }
 
 /** Pretty mode: no "incoming request" line, and one short line per completed request. */
@@ -68,7 +136,9 @@ class ShortRequestLog extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
-    const line = `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`;
+    // the path only: a query string may carry secrets (an OIDC callback's code and state)
+    const path = request.url.split('?', 1)[0];
+    const line = `${request.method} ${path} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`;
     if (error) reply.log.error({ err: error }, line);
     else reply.log.info(line);
   }
@@ -96,6 +166,7 @@ export async function loggingOptions(config: Config, redactPaths: readonly strin
   const pretty = wanted === 'pretty' ? await loadPretty() : null;
   const base = { level: config.logLevel, redact: { paths: [...redactPaths], censor: '[redacted]' } };
   const ids = {
+    childLoggerFactory: lazyChildLogger,
     genReqId: requestIdGenerator(config.trustProxy),
     // the header is read by genReqId, which checks who sent it
     requestIdHeader: false as const,
@@ -127,18 +198,7 @@ export async function loggingOptions(config: Config, redactPaths: readonly strin
   };
 }
 
-/**
- * Says the fallback warning, if any, and echoes the request id on every response (also
- * errors, 404s and rate-limited answers: onSend runs for each).
- */
+/** Says the fallback warning, if any. (The request id is echoed by http/plugins/security.ts with the other headers.) */
 export function installRequestLogging(app: FastifyInstance, logging: Logging): void {
   if (logging.warning) app.log.warn(logging.warning);
-  app.addHook('onSend', (request, reply, payload, done) => {
-    echoRequestId(request, reply);
-    done(null, payload);
-  });
-}
-
-export function echoRequestId(request: FastifyRequest, reply: FastifyReply): void {
-  reply.header(REQUEST_ID_HEADER, request.id);
 }

@@ -38,6 +38,18 @@ export const PublicUser = Type.Object(
   { $id: 'User' },
 );
 
+/** A provider identity linked to the account (issue #11): keyed by issuer + subject. */
+export const LinkedIdentity = Type.Object({
+  id: Type.String(),
+  provider_id: Type.String(),
+  provider_name: Type.String(),
+  issuer: Type.String(),
+  subject: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  linked_at: Type.String({ format: 'date-time' }),
+  last_login_at: Type.Union([Type.String(), Type.Null()]),
+});
+
 export const SignupBody = Type.Object(
   {
     username: Username,
@@ -87,3 +99,57 @@ export const RefreshBody = Type.Object(
 );
 
 export const EmptyBody = Type.Object({}, { additionalProperties: false });
+
+// --- passkeys (WebAuthn L3 §5.1: the JSON forms of PublicKeyCredential) ---------------
+
+const Base64Url = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$', ...(description ? { description } : {}) });
+
+/**
+ * Inner objects accept members they do not name: browsers add fields to these JSON forms
+ * over time (L3 added several), and they are ignored; what is named is checked.
+ */
+export const AuthenticationResponse = Type.Object(
+  {
+    id: Base64Url(1400, 'credential id'),
+    rawId: Base64Url(1400),
+    type: Type.Literal('public-key'),
+    response: Type.Object(
+      {
+        clientDataJSON: Base64Url(8192),
+        authenticatorData: Base64Url(8192),
+        signature: Base64Url(2048),
+        userHandle: Type.Optional(Type.Union([Base64Url(128), Type.Null()])),
+      },
+      { additionalProperties: true },
+    ),
+    clientExtensionResults: Type.Object({}, { additionalProperties: true }),
+    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+  },
+  { additionalProperties: true, description: 'What navigator.credentials.get() returned, as JSON (@simplewebauthn/browser startAuthentication)' },
+);
+
+export const RegistrationResponse = Type.Object(
+  {
+    id: Base64Url(1400, 'credential id'),
+    rawId: Base64Url(1400),
+    type: Type.Literal('public-key'),
+    response: Type.Object(
+      {
+        clientDataJSON: Base64Url(8192),
+        attestationObject: Base64Url(16384),
+        transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 8 })),
+      },
+      { additionalProperties: true },
+    ),
+    clientExtensionResults: Type.Object({}, { additionalProperties: true }),
+    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+  },
+  { additionalProperties: true, description: 'What navigator.credentials.create() returned, as JSON (@simplewebauthn/browser startRegistration)' },
+);
+
+/** Options for navigator.credentials.create() / get(), as JSON (L3 §5.4, §5.5); passed through as the library made them. */
+export const PasskeyOptions = Type.Object(
+  { challenge: Type.String(), rpId: Type.Optional(Type.String()) },
+  { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON: give it to @simplewebauthn/browser' },
+);

@@ -10,6 +10,7 @@
  * password, only by a correct second factor, so an attacker who knows the password cannot
  * buy unlimited guesses by asking for new challenges.
  */
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { AuditContext, AuditLog } from '../audit/log.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -30,10 +31,32 @@ import {
 import { hashRecoveryCode, newRecoveryCodes } from './recovery.ts';
 import { looksLikeTotpCode, matchStep, newTotpSecret, otpauthUri } from './totp.ts';
 
-/** What the user typed as the second factor. */
-export interface MfaProof {
-  readonly kind: 'totp' | 'recovery_code';
-  readonly value: string;
+/** What the user typed as the second factor, or the assertion of one of their passkeys. */
+export type MfaProof =
+  | { readonly kind: 'totp' | 'recovery_code'; readonly value: string }
+  | { readonly kind: 'passkey'; readonly credential: AuthenticationResponseJSON };
+
+/**
+ * A passkey as the second factor, answering a challenge instead of a code (issue #11).
+ * passkeys/service.ts implements it; declared here so that mfa imports nothing of
+ * passkeys. `boundTo` is the MFA challenge's id: a passkey challenge serves only the login
+ * it was asked for.
+ */
+export interface PasskeyFactor {
+  hasPasskeys(userId: string): Promise<boolean>;
+  secondFactorOptions(userId: string, boundTo: string): Promise<{ challenge: string }>;
+  verifySecondFactor(tx: Db, userId: string, credential: AuthenticationResponseJSON, boundTo: string, client: ClientInfo): Promise<boolean>;
+}
+
+/** The login step's body: exactly one of code, recovery_code or passkey. */
+export function loginProofFromBody(body: { code?: string | undefined; recovery_code?: string | undefined; passkey?: AuthenticationResponseJSON | undefined }): MfaProof {
+  if (body.passkey === undefined) return proofFromBody(body);
+  if (body.code !== undefined || body.recovery_code !== undefined) {
+    throw new AppError('validation_failed', 'Send exactly one of body/code, body/recovery_code or body/passkey', {
+      details: [{ path: 'body/passkey', message: 'must come alone (not with a code)' }],
+    });
+  }
+  return { kind: 'passkey', credential: body.passkey };
 }
 
 /**
@@ -68,6 +91,7 @@ export class MfaService {
     private readonly clock: Clock,
     private readonly audit: AuditLog,
     private readonly throttle: LoginThrottle,
+    private readonly passkeys: PasskeyFactor | null = null,
   ) {}
 
   /**
@@ -151,7 +175,7 @@ export class MfaService {
   }
 
   /** After a correct password: a single-use challenge for the second step. */
-  async startChallenge(userId: string): Promise<{ token: string; expiresIn: number }> {
+  async startChallenge(userId: string): Promise<{ token: string; expiresIn: number; passkey: boolean }> {
     const now = this.clock.now();
     const challenge = newChallenge();
     // spent and expired challenges of this user are of no further use
@@ -174,7 +198,21 @@ export class MfaService {
         used_at: null,
       })
       .execute();
-    return { token: challenge.token, expiresIn: CHALLENGE_TTL_MS / 1000 };
+    // `passkey`: the user may answer with one of their passkeys instead of a code
+    const passkey = (await this.passkeys?.hasPasskeys(userId)) ?? false;
+    return { token: challenge.token, expiresIn: CHALLENGE_TTL_MS / 1000, passkey };
+  }
+
+  /**
+   * WebAuthn options for answering the challenge with a passkey. Only a live challenge (a
+   * correct password) gets them: they list the user's credential ids, which nobody else
+   * should learn.
+   */
+  async passkeyOptions(token: string): Promise<{ challenge: string }> {
+    const parts = parseChallenge(token);
+    const row = parts ? await this.liveChallenge(this.db, parts, this.clock.now()) : undefined;
+    if (!row || !this.passkeys) throw new AppError('invalid_one_time_token');
+    return this.passkeys.secondFactorOptions(row.user_id, row.id);
   }
 
   /**
@@ -205,7 +243,7 @@ export class MfaService {
         await burn();
         return { kind: 'disabled', userId: user.id };
       }
-      if (await this.spendProof(tx, user, proof, now)) {
+      if (await this.spendProof(tx, user, proof, now, { challengeId: row.id, client })) {
         const spent = await tx
           .updateTable('one_time_tokens')
           .set({ used_at: now })
@@ -234,7 +272,7 @@ export class MfaService {
         const details = { method: proof.kind, during: 'login', failures: outcome.failures, challenge_burned: outcome.burned };
         await this.audit.record('mfa_failed', { ...client, userId: outcome.userId, details });
         if (locked) await this.audit.record('lockout', { ...client, userId: outcome.userId, details: { factor: 'mfa' } });
-        throw new AppError('invalid_mfa_code');
+        throw new AppError(proof.kind === 'passkey' ? 'invalid_passkey' : 'invalid_mfa_code');
       }
       case 'ok': {
         await this.throttle.succeed(mfaKey(outcome.userId));
@@ -281,7 +319,12 @@ export class MfaService {
    * used_at). Looking the recovery code up by its hash is safe: timing can at most reveal
    * a prefix of a SHA-256 hash of a 60-bit secret.
    */
-  private async spendProof(tx: Db, user: UserRow, proof: MfaProof, now: number): Promise<boolean> {
+  private async spendProof(tx: Db, user: UserRow, proof: MfaProof, now: number, login?: { challengeId: string; client: ClientInfo }): Promise<boolean> {
+    if (proof.kind === 'passkey') {
+      // only as a login step, bound to its challenge (turning TOTP off still wants a code)
+      if (!login || !this.passkeys) return false;
+      return this.passkeys.verifySecondFactor(tx, user.id, proof.credential, login.challengeId, login.client);
+    }
     if (proof.kind === 'recovery_code') {
       const result = await tx
         .updateTable('mfa_recovery_codes')

@@ -79,9 +79,6 @@ type RefreshOutcome =
 const INVALID: RefreshOutcome = { kind: 'invalid' };
 const CONFLICT: RefreshOutcome = { kind: 'conflict' };
 
-/** Verified tokens remembered (bounded): the signature check is the costly part of a request. */
-const VERIFIED_CACHE_MAX = 10_000;
-
 export class SessionService {
   /** token text -> its verified claims, for tokens verified under the current key ring */
   private readonly verified = new Map<string, AccessClaims>();
@@ -90,7 +87,7 @@ export class SessionService {
 
   constructor(
     private readonly db: Db,
-    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec' | 'session'>,
+    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec' | 'session' | 'tokenCacheSize'>,
     private readonly keys: KeyService,
     private readonly revocations: RevocationList,
     private readonly clock: Clock,
@@ -262,35 +259,58 @@ export class SessionService {
    * no database read.
    */
   async verify(token: string): Promise<AccessClaims> {
-    const { jwt } = this.config;
-    const nowSec = toSeconds(this.clock.now());
+    return this.verifyCached(token) ?? this.verifyFresh(token);
+  }
+
+  /**
+   * The hot path of every guarded request, synchronous: the claims of a token already
+   * verified under the current key ring, after the expiry and revocation checks that run
+   * on every request; null when the signature still has to be checked (`verify`).
+   */
+  verifyCached(token: string): AccessClaims | null {
     if (this.verifiedRing !== this.keys.ring) {
       this.verified.clear();
       this.verifiedRing = this.keys.ring;
     }
-    let claims = this.verified.get(token);
-    if (claims && nowSec > claims.exp + jwt.leewaySec) {
+    const claims = this.verified.get(token);
+    if (!claims) return null;
+    if (toSeconds(this.clock.now()) > claims.exp + this.config.jwt.leewaySec) {
       this.verified.delete(token);
       this.noteVerify('expired');
       throw new AppError('token_expired');
     }
-    if (!claims) {
-      try {
-        claims = await verifyAccessToken(token, {
-          keys: (header) => this.keys.find(header.kid),
-          alg: jwt.alg,
-          issuer: jwt.issuer,
-          audience: jwt.audience,
-          leewaySec: jwt.leewaySec,
-          nowSec,
-        });
-      } catch (err) {
-        if (err instanceof AppError) this.noteVerify(err.code === 'token_expired' ? 'expired' : 'invalid');
-        throw err;
-      }
-      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    return this.accept(claims);
+  }
+
+  private async verifyFresh(token: string): Promise<AccessClaims> {
+    const { jwt } = this.config;
+    const ring = this.keys.ring;
+    let claims: AccessClaims;
+    try {
+      claims = await verifyAccessToken(token, {
+        keys: (header) => this.keys.find(header.kid),
+        alg: jwt.alg,
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        leewaySec: jwt.leewaySec,
+        nowSec: toSeconds(this.clock.now()),
+      });
+    } catch (err) {
+      if (err instanceof AppError) this.noteVerify(err.code === 'token_expired' ? 'expired' : 'invalid');
+      throw err;
+    }
+    // bounded (TOKEN_CACHE_SIZE, oldest out first): the signature check is the costly part
+    // of a request; remembered only if the ring it was checked under is still the current one
+    const max = this.config.tokenCacheSize;
+    if (max > 0 && this.verifiedRing === ring) {
+      if (this.verified.size >= max) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, claims);
     }
+    return this.accept(claims);
+  }
+
+  /** The revocation check every request gets, cached or not. */
+  private accept(claims: AccessClaims): AccessClaims {
     if (this.revocations.isRevoked(claims)) {
       this.noteVerify('revoked');
       throw new AppError('token_revoked');

@@ -17,7 +17,9 @@ type TableSpec = { [T in TableName]: { readonly table: T; readonly key: readonly
 
 /**
  * Every table, parents before children (foreign keys: user_roles, refresh_families,
- * one_time_tokens and mfa_recovery_codes -> users; refresh_tokens -> refresh_families).
+ * one_time_tokens, mfa_recovery_codes, oidc_identities, oidc_flows, passkeys and
+ * webauthn_challenges -> users;
+ * refresh_tokens -> refresh_families).
  * Deleting goes the other way.
  */
 export const COPY_TABLES = [
@@ -27,6 +29,10 @@ export const COPY_TABLES = [
   { table: 'refresh_tokens', key: ['id'] },
   { table: 'one_time_tokens', key: ['id'] },
   { table: 'mfa_recovery_codes', key: ['id'] },
+  { table: 'passkeys', key: ['id'] },
+  { table: 'webauthn_challenges', key: ['id'] },
+  { table: 'oidc_identities', key: ['id'] },
+  { table: 'oidc_flows', key: ['id'] },
   { table: 'signing_keys', key: ['kid'] },
   { table: 'revocations', key: ['id'] },
   { table: 'audit_events', key: ['id'] },

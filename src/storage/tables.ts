@@ -138,6 +138,72 @@ export interface RateLimitsTable {
   count: number;
 }
 
+/** A provider identity linked to an account, keyed by (issuer, subject): never by email alone. */
+export interface OidcIdentitiesTable {
+  id: string;
+  user_id: string;
+  /** the OIDC_PROVIDERS id it was linked through (for display; the issuer is the key) */
+  provider_id: string;
+  issuer: string;
+  subject: string;
+  /** the email the provider last reported, for display only */
+  email: string | null;
+  created_at: number;
+  last_login_at: number | null;
+}
+
+/** An authorization request in flight (RFC 6749 §4.1, RFC 7636); single use, short-lived. */
+export interface OidcFlowsTable {
+  /** SHA-256 of the flow cookie's value */
+  id: string;
+  provider_id: string;
+  state: string;
+  nonce: string;
+  /** the PKCE code_verifier (RFC 7636 §4.1) */
+  code_verifier: string;
+  /** a path on Bastion's own web app */
+  return_to: string;
+  intent: 'login' | 'link';
+  /** link flows: the account and session (refresh family) that started it */
+  user_id: string | null;
+  session_id: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** A registered passkey (WebAuthn credential); see migration 0004. */
+export interface PasskeysTable {
+  /** the credential id, base64url */
+  id: string;
+  user_id: string;
+  name: string;
+  /** the COSE public key, base64url */
+  public_key: string;
+  /** the last signature counter seen; 0 for authenticators that keep none */
+  counter: number;
+  /** JSON array of AuthenticatorTransport strings, as the browser reported them */
+  transports: string | null;
+  /** BE flag at registration: the credential may be synced (a multi-device passkey) */
+  backup_eligible: 0 | 1;
+  /** BS flag, as last seen */
+  backed_up: 0 | 1;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+/** A WebAuthn challenge awaiting its answer; `id` is SHA-256 (hex) of the challenge. */
+export interface WebauthnChallengesTable {
+  id: string;
+  purpose: 'register' | 'login' | 'second_factor';
+  /** the user it was issued to; null for a discoverable login, where nobody is known yet */
+  user_id: string | null;
+  /** second_factor: the id of the MFA login challenge it belongs to */
+  bound_to: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   user_roles: UserRolesTable;
@@ -151,6 +217,10 @@ export interface Database {
   mfa_recovery_codes: MfaRecoveryCodesTable;
   sequences: SequencesTable;
   rate_limits: RateLimitsTable;
+  oidc_identities: OidcIdentitiesTable;
+  oidc_flows: OidcFlowsTable;
+  passkeys: PasskeysTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -158,3 +228,5 @@ export type NewUserRow = Insertable<UsersTable>;
 export type RefreshFamilyRow = Selectable<RefreshFamiliesTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type RevocationRow = Selectable<RevocationsTable>;
+export type PasskeyRow = Selectable<PasskeysTable>;
+export type WebauthnChallengeRow = Selectable<WebauthnChallengesTable>;

@@ -44,6 +44,11 @@ export class LoginThrottle {
     return lockedAccount;
   }
 
+  /** Counts a failure against the client IP alone: a passkey login names no account to count against. */
+  async failIp(ip: string): Promise<boolean> {
+    return this.bump(ip, this.config.maxIpFailures);
+  }
+
   async succeed(account: string): Promise<void> {
     await this.db.deleteFrom('login_attempts').where('key', '=', account).execute();
   }

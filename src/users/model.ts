@@ -12,6 +12,13 @@ export interface PublicUser {
   readonly created_at: string;
 }
 
+/**
+ * password_hash of an account made through an OpenID Connect provider: no argon2 hash
+ * ever equals it, so password login fails until a password is set (reset flow).
+ */
+export const NO_PASSWORD = '!';
+export const hasPassword = (user: { password_hash: string }): boolean => user.password_hash !== NO_PASSWORD;
+
 /** Usernames compare after NFKC and case folding, so look-alikes cannot coexist. */
 export const usernameKey = (username: string): string => username.normalize('NFKC').toLowerCase();
 

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { AuditContext, AuditLog } from '../audit/log.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
-import { hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
+import { HashSlots, hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
 import { checkPassword } from '../passwords/policy.ts';
 import type { Db } from '../storage/db.ts';
 import {
+  hasPassword,
   isValidEmail,
   isValidUsername,
   normalizeEmail,
@@ -35,14 +36,25 @@ export class UserService {
   /** A real argon2id hash of a random password, verified when the user does not exist. */
   private dummyHash: Promise<string>;
 
+  private readonly slots: HashSlots;
+
   constructor(
     private readonly db: Db,
-    private readonly argon2: Argon2Params,
+    private readonly argon2: Argon2Params & { readonly concurrency: number },
     private readonly clock: Clock,
     private readonly revokeTokens: RevokeUserTokens,
     private readonly audit: AuditLog,
   ) {
-    this.dummyHash = hashPassword(randomUUID(), argon2);
+    this.slots = new HashSlots(argon2.concurrency);
+    this.dummyHash = this.hash(randomUUID());
+  }
+
+  private hash(password: string): Promise<string> {
+    return this.slots.run(() => hashPassword(password, this.argon2));
+  }
+
+  private verify(phc: string, password: string): Promise<boolean> {
+    return this.slots.run(() => verifyPassword(phc, password));
   }
 
   /** `enforcePolicy: false` only for demo seeding, where the seed passwords are short. */
@@ -72,7 +84,7 @@ export class UserService {
         email,
         display_name: input.name?.trim() || null,
         dob: input.dob ?? null,
-        password_hash: await hashPassword(input.password, this.argon2),
+        password_hash: await this.hash(input.password),
         disabled_at: null,
         tokens_valid_after: 0,
         created_at: now,
@@ -94,11 +106,13 @@ export class UserService {
    */
   async authenticate(identifier: string, password: string): Promise<Authentication> {
     const user = await this.find(identifier);
-    const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password);
+    // an account without a password (made through a provider) costs the same verify as an unknown one
+    const ok = await this.verify(user && hasPassword(user) ? user.password_hash : await this.dummyHash, password);
+    if (user && !hasPassword(user)) return { ok: false, userId: user.id };
     if (!user || !ok) return { ok: false, userId: user?.id ?? null };
     if (user.disabled_at !== null) throw new AppError('account_disabled');
     if (needsRehash(user.password_hash, this.argon2)) {
-      await repo.updatePasswordHash(this.db, user.id, await hashPassword(password, this.argon2), this.clock.now());
+      await repo.updatePasswordHash(this.db, user.id, await this.hash(password), this.clock.now());
     }
     return { ok: true, user };
   }
@@ -129,9 +143,9 @@ export class UserService {
   /** Checks the current password, applies the policy to the new one, stores its hash. */
   async changePassword(userId: string, current: string, next: string, context: AuditContext = {}): Promise<void> {
     const user = await this.get(userId);
-    if (!(await verifyPassword(user.password_hash, current))) throw new AppError('wrong_password');
+    if (!(await this.verify(user.password_hash, current))) throw new AppError('wrong_password');
     this.assertPolicy(next, user.username, user.email);
-    await repo.updatePasswordHash(this.db, user.id, await hashPassword(next, this.argon2), this.clock.now());
+    await repo.updatePasswordHash(this.db, user.id, await this.hash(next), this.clock.now());
     await this.audit.record('password_change', { ...context, userId: user.id });
   }
 
@@ -151,7 +165,7 @@ export class UserService {
   async resetPassword(userId: string, newPassword: string, consume: (tx: Db) => Promise<boolean>): Promise<boolean> {
     const user = await this.get(userId);
     this.assertPolicy(newPassword, user.username, user.email);
-    const hash = await hashPassword(newPassword, this.argon2);
+    const hash = await this.hash(newPassword);
     return this.db.transaction().execute(async (tx) => {
       if (!(await consume(tx))) return false;
       await repo.updatePasswordHash(tx, user.id, hash, this.clock.now());

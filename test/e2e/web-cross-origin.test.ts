@@ -128,7 +128,7 @@ test('from an origin the API does not allow: People and login fail with an error
   const { context, page } = await open();
   // Chromium's own lines for the requests CORS refuses, and nothing else.
   const blocked = {
-    text: /^Access to fetch at 'http:\/\/127\.0\.0\.1:\d+\/(api\/auth\/refresh|api\/person\/|authenticate)' from origin 'http:\/\/127\.0\.0\.1:\d+' has been blocked by CORS policy: /,
+    text: /^Access to fetch at 'http:\/\/127\.0\.0\.1:\d+\/(api\/auth\/refresh|api\/person\/|authenticate|api\/auth\/oidc\/providers)' from origin 'http:\/\/127\.0\.0\.1:\d+' has been blocked by CORS policy: /,
   };
   const console = watchConsole(page, [blocked, { text: /^Failed to load resource: net::ERR_FAILED$/ }]);
   try {

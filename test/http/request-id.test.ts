@@ -179,7 +179,8 @@ describe('LOG_FORMAT', () => {
     try {
       take();
       const password = 'pretty secret passphrase';
-      await t.app.inject({ url: '/nope', headers: { 'x-request-id': 'pretty-1' } });
+      // a query string may carry secrets (an OIDC callback's code and state): the path only
+      await t.app.inject({ url: '/nope?code=query.secret.code&state=s', headers: { 'x-request-id': 'pretty-1' } });
       await t.app.inject({
         method: 'POST',
         url: '/api/auth/login',
@@ -197,7 +198,7 @@ describe('LOG_FORMAT', () => {
       assert.ok(!/incoming request|request completed/.test(text), 'no two-line request logging in pretty mode');
       // other lines of a request carry its id too
       assert.ok(lines.some((l) => /\[pretty-2\] request refused/.test(l)), text);
-      for (const secret of [password, 'should.not.appear', 'probe.token.here']) assert.ok(!text.includes(secret), `leaked: ${secret}`);
+      for (const secret of [password, 'should.not.appear', 'probe.token.here', 'query.secret.code']) assert.ok(!text.includes(secret), `leaked: ${secret}`);
       assert.match(text, /probe.*\[redacted\]/);
     } finally {
       await t.close();

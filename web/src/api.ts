@@ -7,6 +7,9 @@
 import { ApiError, type Http, type Method, type SendOptions } from './http.ts';
 import type { Session } from './session.ts';
 import type { MfaProof } from './mfa.ts';
+import type { Passkey, PasskeyAttestation, PasskeyCreationOptions } from './passkeys.ts';
+import type { OidcProvider } from './ui/oidc-login.ts';
+import type { AccountInfo } from './views/account-identities.ts';
 import type { AdminUser, MfaEnrollment, Person, SessionInfo, SignupInput, User, VerifyResult } from './types.ts';
 
 /** Shows the login form; resolves once someone has logged in, rejects if the page is left. */
@@ -46,6 +49,12 @@ export class Api {
   /** Mails a new confirmation link; the change applies once it is followed. Needs a recent login. */
   changeEmail = (email: string) => this.call<{ message: string }>('POST', '/api/auth/email', { body: { email } });
 
+  // --- OpenID Connect providers (issue #11) -------------------------------------------
+  oidcProviders = (signal?: Signal) => this.open<OidcProvider[]>('GET', '/api/auth/oidc/providers', { signal });
+  /** /api/auth/me with the linked identities and whether a password is set */
+  account = (signal?: Signal) => this.call<AccountInfo>('GET', '/api/auth/me', { signal });
+  unlinkIdentity = (id: string) => this.call<void>('DELETE', `/api/auth/identities/${encodeURIComponent(id)}`);
+
   // --- mailed links (no session needed: the token is the proof) -------------------
   /** Answers the same whether or not the account exists. */
   forgotPassword = (identifier: string) =>
@@ -61,6 +70,13 @@ export class Api {
   mfaConfirm = (code: string) => this.call<{ recovery_codes: string[] }>('POST', '/api/auth/mfa/confirm', { body: { code } });
   /** Needs a recent login as well as the code. */
   mfaDisable = (proof: MfaProof) => this.call<void>('POST', '/api/auth/mfa/disable', { body: proof });
+
+  // --- passkeys (adding and deleting one needs a recent login) ---------------------
+  passkeys = (signal?: Signal) => this.call<Passkey[]>('GET', '/api/auth/passkeys', { signal });
+  passkeyOptions = () => this.call<PasskeyCreationOptions>('POST', '/api/auth/passkeys/registration/options', { body: {} });
+  addPasskey = (name: string, credential: PasskeyAttestation) => this.call<Passkey>('POST', '/api/auth/passkeys', { body: { name, credential } });
+  renamePasskey = (id: string, name: string) => this.call<Passkey>('PATCH', `/api/auth/passkeys/${encodeURIComponent(id)}`, { body: { name } });
+  deletePasskey = (id: string) => this.call<void>('DELETE', `/api/auth/passkeys/${encodeURIComponent(id)}`);
 
   /** Sends the token to the server only when asked (the inspector decodes locally). */
   verify = (token: string) => this.open<VerifyResult>('POST', '/api/auth/verify', { body: { token } });

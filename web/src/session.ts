@@ -6,6 +6,7 @@
  */
 import { ApiError, NetworkError, type Http } from './http.ts';
 import type { MfaProof } from './mfa.ts';
+import { usePasskey, type PasskeyRequestOptions } from './passkeys.ts';
 import type { TabMessage, TabSync } from './tab-sync.ts';
 import type { CookieSession, User } from './types.ts';
 
@@ -107,6 +108,23 @@ export class Session {
   async loginWithCode(challengeToken: string, proof: MfaProof): Promise<User | null> {
     const body = { challenge_token: challengeToken, ...proof };
     return this.begin(await this.http.send<CookieSession>('POST', '/authenticate/mfa', { body }));
+  }
+
+  /**
+   * Logs in with a passkey, no username typed: the server's options, the browser's prompt,
+   * then the server checks the answer and sets the session cookies.
+   */
+  async loginWithPasskey(): Promise<User | null> {
+    const options = await this.http.send<PasskeyRequestOptions>('POST', '/api/auth/login/passkey/options', { body: {} });
+    const credential = await usePasskey(options);
+    if (this.state.status === 'signed-in') await this.logout().catch(() => undefined);
+    return this.begin(await this.http.send<CookieSession>('POST', '/authenticate/passkey', { body: { credential } }));
+  }
+
+  /** The second login step answered with one of the account's passkeys instead of a code. */
+  async loginWithPasskeyAsSecondFactor(challengeToken: string): Promise<User | null> {
+    const options = await this.http.send<PasskeyRequestOptions>('POST', '/api/auth/login/mfa/passkey/options', { body: { challenge_token: challengeToken } });
+    return this.loginWithCode(challengeToken, { passkey: await usePasskey(options) });
   }
 
   /** Ends this session on the server (which clears the cookies), then here and in other tabs. */

@@ -8,7 +8,7 @@
  * cookie) -> verify (signature, alg, iss, aud, typ, exp) -> revocation -> CSRF when the
  * token came from a cookie and the method is unsafe -> roles.
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../errors/app-error.ts';
 import { toSeconds, type Clock } from '../../lib/clock.ts';
@@ -23,11 +23,11 @@ export type TokenSource = 'header' | 'cookie';
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: a valid, unrevoked access token is required */
-    requireAuth: preHandlerAsyncHookHandler;
+    requireAuth: preHandlerHookHandler;
     /** preHandler: requireAuth, then at least one of the roles */
-    requireRoles(...roles: string[]): preHandlerAsyncHookHandler;
+    requireRoles(...roles: string[]): preHandlerHookHandler;
     /** preHandler: requireAuth, and the password was proved within FRESH_LOGIN_WINDOW (FJE's fresh tokens) */
-    requireFreshAuth: preHandlerAsyncHookHandler;
+    requireFreshAuth: preHandlerHookHandler;
   }
   interface FastifyRequest {
     /** the verified claims, set by requireAuth */
@@ -68,32 +68,62 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
   app.decorateRequest('auth', null);
   app.decorateRequest('authSource', null);
 
-  const requireAuth: preHandlerAsyncHookHandler = async function requireAuth(request) {
+  /**
+   * The request's claims: at once when the token is in the verified cache (no promise on
+   * the hot path), else once its signature is checked. Throws or rejects with an AppError.
+   */
+  const authenticate = (request: FastifyRequest): AccessClaims | Promise<AccessClaims> => {
     const { token, source } = extractToken(request);
-    const claims = await opts.sessions.verify(token);
-    if (source === 'cookie' && UNSAFE.has(request.method)) checkCsrf(request, claims);
-    request.auth = claims;
-    request.authSource = source;
-  };
-  Object.assign(requireAuth, { [GUARD]: true });
-
-  const requireRoles = (...roles: string[]): preHandlerAsyncHookHandler => {
-    if (roles.length === 0) throw new TypeError('requireRoles needs at least one role');
-    const guard: preHandlerAsyncHookHandler = async function requireRoles(request, reply) {
-      await requireAuth.call(this, request, reply);
-      if (!request.auth!.roles.some((r) => roles.includes(r))) throw new AppError('forbidden');
+    const settle = (claims: AccessClaims): AccessClaims => {
+      if (source === 'cookie' && UNSAFE.has(request.method)) checkCsrf(request, claims);
+      request.auth = claims;
+      request.authSource = source;
+      return claims;
     };
-    return Object.assign(guard, { [GUARD]: true });
+    const cached = opts.sessions.verifyCached(token);
+    return cached ? settle(cached) : opts.sessions.verify(token).then(settle);
   };
 
-  const requireFreshAuth: preHandlerAsyncHookHandler = async function requireFreshAuth(request, reply) {
-    await requireAuth.call(this, request, reply);
-    const authTime = request.auth!.auth_time;
+  /** A guard: authentication, then `check` on the claims; callback style, so a cached token costs no promise. */
+  const guard = (check: (request: FastifyRequest, claims: AccessClaims) => void): preHandlerHookHandler => {
+    const handler: preHandlerHookHandler = (request, _reply, done) => {
+      let result: AccessClaims | Promise<AccessClaims>;
+      try {
+        result = authenticate(request);
+        if (!(result instanceof Promise)) {
+          check(request, result);
+          return done();
+        }
+      } catch (err) {
+        return done(err as Error);
+      }
+      result.then((claims) => {
+        try {
+          check(request, claims);
+        } catch (err) {
+          return done(err as Error);
+        }
+        done();
+      }, done);
+    };
+    return Object.assign(handler, { [GUARD]: true });
+  };
+
+  const requireAuth = guard(() => undefined);
+
+  const requireRoles = (...roles: string[]): preHandlerHookHandler => {
+    if (roles.length === 0) throw new TypeError('requireRoles needs at least one role');
+    return guard((_request, claims) => {
+      if (!claims.roles.some((r) => roles.includes(r))) throw new AppError('forbidden');
+    });
+  };
+
+  const requireFreshAuth = guard((_request, claims) => {
+    const authTime = claims.auth_time;
     if (authTime === undefined || toSeconds(opts.clock.now()) - authTime > opts.freshLoginSec) {
       throw new AppError('fresh_login_required');
     }
-  };
-  Object.assign(requireFreshAuth, { [GUARD]: true });
+  });
 
   app.decorate('requireAuth', requireAuth);
   app.decorate('requireRoles', requireRoles);

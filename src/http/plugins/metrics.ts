@@ -13,15 +13,48 @@ const VERIFY_RESULTS: readonly VerifyResult[] = ['ok', 'expired', 'invalid', 're
 const REFRESH_RESULTS: readonly RefreshResult[] = ['rotated', 'resent', 'reused', 'invalid', 'conflict'];
 
 /**
+ * Counts kept as plain numbers per label set and handed to prom-client when /metrics is
+ * scraped: counting on the request path is one addition, with no label hashing (prom-client
+ * hashes the labels on every inc).
+ */
+class Tally<Labels extends Record<string, string | number>> {
+  private readonly counts = new Map<Labels, number>();
+
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly (keyof Labels & string)[]) {
+    const counts = this.counts;
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        for (const [labels, n] of counts) {
+          this.inc(labels, n);
+          counts.set(labels, 0);
+        }
+      },
+    });
+  }
+
+  set(labels: Labels, n: number): void {
+    this.counts.set(labels, n);
+  }
+
+  /** `labels` must be the same object for the same label values (made once, kept). */
+  add(labels: Labels): void {
+    this.counts.set(labels, (this.counts.get(labels) ?? 0) + 1);
+  }
+}
+
+/**
  * A counter with one label whose values are known up front: every series exists at 0 from
- * the start (an alert on rate() needs the series before the first event), and counting
- * is one inc with a label object made once, not one per event.
+ * the start (an alert on rate() needs the series before the first event).
  */
 function countBy<const L extends string, V extends string>(registry: Registry, name: string, help: string, label: L, values: readonly V[]) {
-  const counter = new Counter({ name, help, labelNames: [label], registers: [registry] });
+  const tally = new Tally<Record<L, V>>(registry, name, help, [label]);
   const labels = new Map(values.map((v) => [v, { [label]: v } as Record<L, V>]));
-  for (const l of labels.values()) counter.inc(l, 0);
-  return (value: V) => counter.inc(labels.get(value)!);
+  for (const l of labels.values()) tally.set(l, 0);
+  return (value: V) => tally.add(labels.get(value)!);
 }
 
 /**
@@ -38,12 +71,11 @@ function countBy<const L extends string, V extends string>(registry: Registry, n
 export function registerMetrics(app: FastifyInstance, services: Pick<Services, 'config' | 'revocations' | 'sessions' | 'store'>): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'bastion_' });
-  const requests = new Counter({
-    name: 'bastion_http_requests_total',
-    help: 'HTTP requests by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [registry],
-  });
+  const requests = new Tally<{ method: string; route: string; status: number }>(registry, 'bastion_http_requests_total', 'HTTP requests by method, route pattern and status', [
+    'method',
+    'route',
+    'status',
+  ]);
   const duration = new Histogram({
     name: 'bastion_http_request_duration_seconds',
     help: 'HTTP request duration by method and route pattern',
@@ -80,10 +112,19 @@ export function registerMetrics(app: FastifyInstance, services: Pick<Services, '
     },
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Label objects made once per method+route(+status) and reused: no allocation per request.
+  type Labels = { method: string; route: string };
+  const byRoute = new Map<string, { labels: Labels; statuses: Map<number, Labels & { status: number }> }>();
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ method: request.method, route, status: reply.statusCode });
-    duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    const key = request.method + route;
+    let entry = byRoute.get(key);
+    if (!entry) byRoute.set(key, (entry = { labels: { method: request.method, route }, statuses: new Map() }));
+    let labels = entry.statuses.get(reply.statusCode);
+    if (!labels) entry.statuses.set(reply.statusCode, (labels = { ...entry.labels, status: reply.statusCode }));
+    requests.add(labels);
+    duration.observe(entry.labels, reply.elapsedTime / 1000);
+    done();
   });
 
   const { token, port } = services.config.metrics;

@@ -6,8 +6,9 @@ import { AppError } from '../../errors/app-error.ts';
 import { isAllowedOrigin } from '../plugins/cors.ts';
 import type { Services } from '../../services.ts';
 import { toPublicUser } from '../../users/service.ts';
+import { hasPassword } from '../../users/model.ts';
 import { clearSessionCookies, cookieSession, REFRESH_COOKIE } from '../cookies.ts';
-import { CookieSession, EmptyBody, LoginBody, PublicUser, RefreshBody, SignupBody, TokenPair as TokenPairSchema } from '../schemas.ts';
+import { CookieSession, EmptyBody, LinkedIdentity, LoginBody, PublicUser, RefreshBody, SignupBody, TokenPair as TokenPairSchema } from '../schemas.ts';
 import { auditContext, clientInfo, login, tokenBody } from './login.ts';
 
 /** "An empty body is fine": a POST without a body validates as `{}`. */
@@ -16,6 +17,15 @@ export const emptyBodyAsObject: preValidationAsyncHookHandler = async (request) 
 };
 
 const tags = ['auth'];
+
+/** GET /api/auth/me: the user, and how they can log in (issue #11). */
+const Me = Type.Intersect([
+  PublicUser,
+  Type.Object({
+    has_password: Type.Boolean({ description: 'false for an account made through a provider until a password is set' }),
+    identities: Type.Array(LinkedIdentity),
+  }),
+]);
 
 /**
  * A refresh driven by the cookie alone cannot carry the CSRF token (the page may have
@@ -120,8 +130,12 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
 
     app.get(
       '/api/auth/me',
-      { preHandler: app.requireAuth, schema: { tags, summary: 'The logged-in user', response: { 200: PublicUser } } },
-      async (request) => toPublicUser(await users.get(request.auth!.sub)),
+      { preHandler: app.requireAuth, schema: { tags, summary: 'The logged-in user, with the provider identities linked to it', response: { 200: Me } } },
+      async (request) => {
+        const user = await users.get(request.auth!.sub);
+        // has_password: an account made through a provider has none until it sets one (reset flow)
+        return { ...toPublicUser(user), has_password: hasPassword(user), identities: await services.oidc.identities(user.id) };
+      },
     );
   };
 }

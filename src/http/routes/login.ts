@@ -58,7 +58,7 @@ export async function login(services: Services, request: FastifyRequest, body: L
     const challenge = await services.mfa.startChallenge(user.id);
     sessions.noteLogin('mfa_required');
     throw new AppError('mfa_required', undefined, {
-      details: { challenge_token: challenge.token, expires_in: challenge.expiresIn },
+      details: { challenge_token: challenge.token, expires_in: challenge.expiresIn, passkey: challenge.passkey },
     });
   }
   await audit.record('login_ok', { ...client, userId: user.id });

@@ -5,11 +5,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import { proofFromBody } from '../../mfa/service.ts';
+import { loginProofFromBody, proofFromBody } from '../../mfa/service.ts';
 import type { Services } from '../../services.ts';
 import type { TokenPair } from '../../sessions/service.ts';
 import { cookieSession } from '../cookies.ts';
-import { CookieSession, TokenPair as TokenPairSchema } from '../schemas.ts';
+import { AuthenticationResponse, CookieSession, TokenPair as TokenPairSchema } from '../schemas.ts';
 import { auditContext, clientInfo, tokenBody } from './login.ts';
 
 const tags = ['mfa'];
@@ -27,8 +27,9 @@ const MfaLoginBody = Type.Object(
     challenge_token: Type.String({ minLength: 1, maxLength: 256, description: 'details.challenge_token of the mfa_required answer' }),
     code: Type.Optional(Code),
     recovery_code: Type.Optional(RecoveryCode),
+    passkey: Type.Optional({ ...AuthenticationResponse, description: 'An assertion by one of the account’s passkeys, made with the options of POST /api/auth/login/mfa/passkey/options' }),
   },
-  { additionalProperties: false, description: 'The challenge and exactly one of code or recovery_code' },
+  { additionalProperties: false, description: 'The challenge and exactly one of code, recovery_code or passkey' },
 );
 type MfaLoginBody = Static<typeof MfaLoginBody>;
 
@@ -47,7 +48,7 @@ const RecoveryCodes = Type.Object({
  */
 async function completeLogin(services: Services, request: FastifyRequest, body: MfaLoginBody, cookieMode: boolean): Promise<TokenPair> {
   const client = clientInfo(request);
-  const { user, method } = await services.mfa.completeChallenge(body.challenge_token, proofFromBody(body), client);
+  const { user, method } = await services.mfa.completeChallenge(body.challenge_token, loginProofFromBody(body as Parameters<typeof loginProofFromBody>[0]), client);
   await services.audit.record('login_ok', { ...client, userId: user.id, details: { mfa: method } });
   return services.sessions.start(user, client, cookieMode);
 }

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { parseDurationMs } from '../../../src/config/duration.ts';
 import { ConfigError } from '../../../src/config/errors.ts';
 import { loadConfig } from '../../../src/config/load.ts';
+import { availableParallelism } from 'node:os';
 
 const refused = (env: Record<string, string>, variable: string, pattern?: RegExp) => {
   assert.throws(
@@ -43,7 +44,8 @@ describe('loadConfig', () => {
     assert.equal(c.refreshTtlSec, 14 * 86_400);
     assert.deepEqual(c.cookie, { secure: true, sameSite: 'lax' });
     assert.equal(c.demo, false);
-    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    // ARGON2_CONCURRENCY=auto leaves one core to the event loop
+    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: Math.max(1, availableParallelism() - 1) });
     assert.deepEqual(c.corsOrigins, []);
   });
 

@@ -4,7 +4,8 @@
  * recovery code); whoever shows the form sees one login either way.
  */
 import { ApiError } from '../http.ts';
-import { mfaChallenge, proofFrom } from '../mfa.ts';
+import { mfaAllowsPasskey, mfaChallenge, proofFrom } from '../mfa.ts';
+import { passkeyProblem, passkeysSupported } from '../passkeys.ts';
 import type { Session } from '../session.ts';
 import type { User } from '../types.ts';
 import { h } from './dom.ts';
@@ -21,6 +22,8 @@ export interface LoginFormOptions {
   readonly onLoggedIn?: (user: User | null) => void;
   /** show the "No account yet? Sign up" line */
   readonly offerSignup?: boolean;
+  /** show "Log in with a passkey" (where the browser can) */
+  readonly offerPasskey?: boolean;
 }
 
 export function loginForm(session: Session, options: LoginFormOptions = {}): HTMLElement {
@@ -52,7 +55,7 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
       const challenge = mfaChallenge(err);
       if (challenge !== null) {
         password.input.value = '';
-        showCodeStep(challenge, name);
+        showCodeStep(challenge, name, mfaAllowsPasskey(err));
         return;
       }
       alert.show('error', errorMessage(err), errorDetails(err));
@@ -61,12 +64,27 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
   };
 
   /** The password was right; the challenge now stands in for it for a few minutes. */
-  const showCodeStep = (challenge: string, name: string) => {
+  const showCodeStep = (challenge: string, name: string, allowsPasskey = false) => {
     const codeAlert = formAlert();
     const code = codeField();
     const verify = button('Verify', { kind: 'primary', type: 'submit' });
     const back = button('Back', { kind: 'ghost' });
     back.addEventListener('click', () => backToPassword(null));
+    // issue #11: one of the account's passkeys answers instead of a code
+    const withPasskey = allowsPasskey && passkeysSupported() ? button('Use a passkey', { kind: 'secondary' }) : null;
+    withPasskey?.addEventListener('click', () => {
+      codeAlert.clear();
+      void whileBusy(withPasskey, 'Waiting for your passkey…', () => session.loginWithPasskeyAsSecondFactor(challenge)).then(
+        (user) => loggedIn(user, name),
+        (err: unknown) => {
+          if (err instanceof ApiError && err.code === 'invalid_one_time_token') {
+            backToPassword('This login took too long or had too many wrong tries. Enter your password again.');
+          } else {
+            codeAlert.show('error', passkeyProblem(err) ?? errorMessage(err), errorDetails(err));
+          }
+        },
+      );
+    });
 
     const send = async () => {
       codeAlert.clear();
@@ -93,7 +111,7 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
         codeAlert.element,
         h('p', { class: 'muted' }, `Password accepted for ${name}. Two-factor authentication is on for this account.`),
         code.root,
-        h('div', { class: 'form-actions' }, verify, back),
+        h('div', { class: 'form-actions' }, verify, withPasskey, back),
       ),
     );
     code.input.focus();
@@ -105,6 +123,16 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
     password.input.focus();
   };
 
+  // issue #11: a passkey logs in without a username (discoverable credentials)
+  const passkeyButton = options.offerPasskey !== false && passkeysSupported() ? button('Log in with a passkey', { kind: 'secondary' }) : null;
+  passkeyButton?.addEventListener('click', () => {
+    alert.clear();
+    void whileBusy(passkeyButton, 'Waiting for your passkey…', () => session.loginWithPasskey()).then(
+      (user) => loggedIn(user, user?.username ?? ''),
+      (err: unknown) => alert.show('error', passkeyProblem(err) ?? errorMessage(err), errorDetails(err)),
+    );
+  });
+
   const passwordStep = form(
     'Log in',
     () => void logIn(),
@@ -115,6 +143,7 @@ export function loginForm(session: Session, options: LoginFormOptions = {}): HTM
       'div',
       { class: 'form-actions' },
       submit,
+      passkeyButton,
       h('p', { class: 'form-aside' }, h('a', { attrs: { href: '#/forgot-password' } }, 'Forgot password?')),
       options.offerSignup === false
         ? null

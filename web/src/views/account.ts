@@ -13,8 +13,10 @@ import { describeUserAgent, formatDate, formatDateTime, formatRelative } from '.
 import { card, errorState, loading, pageHeading } from '../ui/status.ts';
 import { emailCard } from './account-email.ts';
 import { mfaCard } from './account-mfa.ts';
+import { passkeysCard } from './account-passkeys.ts';
+import { identitiesCard } from './account-identities.ts';
 
-export const accountView: View = async (app, { root, signal }) => {
+export const accountView: View = async (app, { root, signal, query }) => {
   const body = h('div', null, loading('Loading your account…'));
   root.append(pageHeading('Account'), body);
   const [user, sessions] = await Promise.all([app.api.me(signal), app.api.sessions(signal)]);
@@ -23,6 +25,8 @@ export const accountView: View = async (app, { root, signal }) => {
   body.replaceChildren(
     h('div', { class: 'grid-2' }, profileCard(user), passwordCard(app, user)),
     h('div', { class: 'grid-2' }, mfaCard(app, user), emailCard(app, user)),
+    passkeysCard(app, user, signal),
+    identitiesCard(app, signal, query.get('error')),
     sessionsCard,
   );
 };

@@ -1,0 +1,68 @@
+/** Servers the bench starts as child processes on loopback, and what it reads of them. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../../test/helpers/postgres.ts';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface Server {
+  readonly name: string;
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** ms from spawn to the first 200 on the readiness path */
+  readonly firstOkMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node <args>` with PORT set, waits for a 200 on `readyPath`. A TypeScript entry
+ * (the peers) runs through tsx, which costs only at load; Bastion runs from dist/.
+ */
+export async function startServer(name: string, args: string[], env: Record<string, string>, readyPath = '/api/unsecure'): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const argv = args[0]!.endsWith('.ts') ? ['--import', 'tsx', ...args] : args;
+  const started = performance.now();
+  const child = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const stop = () => stopChild(child);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
+    if (performance.now() - started > 60_000) {
+      await stop();
+      throw new Error(`${name} did not answer within 60 s: ${stderr}`);
+    }
+    try {
+      const res = await fetch(url + readyPath);
+      await res.arrayBuffer();
+      if (res.status === 200) return { name, url, child, firstOkMs: performance.now() - started, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(hard);
+}
+
+/** VmRSS of a process in MB (Linux /proc). */
+export function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+export const bastionMain = join(ROOT, 'dist/cli/main.js');
