@@ -32,6 +32,8 @@ const PLAN: Plan = { seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS };
 const TOKENS = Number(process.env['BENCH_TOKENS'] ?? 10_000);
 const CONNECTIONS = 32;
 const CORES = availableParallelism();
+/** the threads Bastion hashes passwords on (ARGON2_CONCURRENCY=auto): a login costs one of them */
+const HASH_CORES = Math.max(1, CORES - 1);
 
 const OPEN = '/api/unsecure';
 const SECURE = '/api/secure';
@@ -247,7 +249,7 @@ try {
       secure,
       distinct: { bastion: distinct, open: missingOpen, joseVerifyUs: verifyUs },
       cookiePeople: people,
-      logins: { alone: logins, perCore: logins.rps / CORES, flood: floodLogins, secureAlone, secureDuringFlood, eventLoopP99Ms: loopP99Ms },
+      logins: { alone: logins, perCore: logins.rps / HASH_CORES, hashCores: HASH_CORES, flood: floodLogins, secureAlone, secureDuringFlood, eventLoopP99Ms: loopP99Ms },
       refresh: { sqlite: refreshSqlite, postgres: refreshPg },
       memory: { rssIdleMb: rssIdle, rssAfterSecureLoadMb: rssLoaded },
       startup: { firstOkMs: startMs },
@@ -278,7 +280,7 @@ try {
     ['event-loop delay p99 during a login flood', `${fmt(loopP99Ms, 1)} ms`, '< 20 ms', loopP99Ms < 20],
     ['protected during a login flood ÷ alone', fmt(T.secureDuringFloodVsAlone, 2), '≥ 0.7', T.secureDuringFloodVsAlone >= 0.7],
     ['refresh rotations per core, SQLite', fmt(f.refresh.sqlite.rps / CORES), '≥ 1,500/s', f.refresh.sqlite.rps / CORES >= 1500],
-    ['logins per core (OWASP argon2id)', fmt(f.logins.perCore, 1), '≥ 60/s', f.logins.perCore >= 60],
+    [`logins per hashing core (OWASP argon2id; ${HASH_CORES} of ${CORES} cores hash)`, fmt(f.logins.perCore, 1), '≥ 60/s', f.logins.perCore >= 60],
     ['RSS after the protected-route load', `${fmt(rssLoaded, 1)} MB`, '< 100 MB', rssLoaded < 100],
     ['start to first 200', `${fmt(startMs)} ms`, '< 500 ms', startMs < 500],
   ];

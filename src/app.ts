@@ -134,6 +134,7 @@ function unreachable(url: string, err: unknown): ConfigError | null {
 export async function closeServices(services: Services): Promise<void> {
   await services.revocations.stop();
   services.keys.stop();
+  await services.users.close();
   await services.store.close();
 }
 

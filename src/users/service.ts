@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AuditContext, AuditLog } from '../audit/log.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
-import { HashSlots, hashPassword, needsRehash, verifyPassword, type Argon2Params } from '../passwords/hash.ts';
+import { needsRehash, type Argon2Params } from '../passwords/hash.ts';
+import { PasswordHasher } from '../passwords/hasher.ts';
 import { checkPassword } from '../passwords/policy.ts';
 import type { Db } from '../storage/db.ts';
 import {
@@ -36,7 +37,7 @@ export class UserService {
   /** A real argon2id hash of a random password, verified when the user does not exist. */
   private dummyHash: Promise<string>;
 
-  private readonly slots: HashSlots;
+  private readonly hasher: PasswordHasher;
 
   constructor(
     private readonly db: Db,
@@ -45,16 +46,23 @@ export class UserService {
     private readonly revokeTokens: RevokeUserTokens,
     private readonly audit: AuditLog,
   ) {
-    this.slots = new HashSlots(argon2.concurrency);
+    this.hasher = new PasswordHasher(argon2, argon2.concurrency);
     this.dummyHash = this.hash(randomUUID());
+    // closed before it was made (a short-lived app): nobody will wait for it
+    this.dummyHash.catch(() => undefined);
   }
 
   private hash(password: string): Promise<string> {
-    return this.slots.run(() => hashPassword(password, this.argon2));
+    return this.hasher.hash(password);
   }
 
   private verify(phc: string, password: string): Promise<boolean> {
-    return this.slots.run(() => verifyPassword(phc, password));
+    return this.hasher.verify(phc, password);
+  }
+
+  /** Stops the hashing threads. */
+  close(): Promise<void> {
+    return this.hasher.close();
   }
 
   /** `enforcePolicy: false` only for demo seeding, where the seed passwords are short. */

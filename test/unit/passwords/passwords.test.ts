@@ -1,28 +1,56 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { hashPassword, needsRehash, verifyPassword } from '../../../src/passwords/hash.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { needsRehash } from '../../../src/passwords/hash.ts';
+import { PasswordHasher } from '../../../src/passwords/hasher.ts';
 import { checkPassword } from '../../../src/passwords/policy.ts';
 
 const LOW = { memoryCost: 256, timeCost: 1, parallelism: 1 };
+const hasher = new PasswordHasher(LOW, 1);
+after(() => hasher.close());
 
 test('argon2id hashes verify, wrong passwords do not', async () => {
-  const phc = await hashPassword('correct horse', LOW);
+  const phc = await hasher.hash('correct horse');
   assert.match(phc, /^\$argon2id\$v=19\$m=256,t=1,p=1\$/);
-  assert.equal(await verifyPassword(phc, 'correct horse'), true);
-  assert.equal(await verifyPassword(phc, 'correct horsE'), false);
-  assert.equal(await verifyPassword('not a hash', 'x'), false);
+  assert.equal(await hasher.verify(phc, 'correct horse'), true);
+  assert.equal(await hasher.verify(phc, 'correct horsE'), false);
+  assert.equal(await hasher.verify('not a hash', 'x'), false);
 });
 
 test('the same password hashes differently each time (salted)', async () => {
-  assert.notEqual(await hashPassword('same', LOW), await hashPassword('same', LOW));
+  assert.notEqual(await hasher.hash('same'), await hasher.hash('same'));
 });
 
 test('needsRehash when the parameters change', async () => {
-  const phc = await hashPassword('pw', LOW);
+  const phc = await hasher.hash('pw');
   assert.equal(needsRehash(phc, LOW), false);
   assert.equal(needsRehash(phc, { ...LOW, memoryCost: 512 }), true);
   assert.equal(needsRehash(phc, { ...LOW, timeCost: 2 }), true);
   assert.equal(needsRehash('garbage', LOW), true);
+});
+
+/** the nice value of each thread of this process (Linux /proc, field 19 of stat) */
+const threadNices = () =>
+  readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+
+test('hashing runs on its own threads at a lower priority, at most `threads` at once, in order', async () => {
+  const two = new PasswordHasher(LOW, 2);
+  try {
+    const before = threadNices().filter((n) => n === 10).length;
+    const jobs = Array.from({ length: 7 }, (_, i) => two.hash(`password ${i}`));
+    const phcs = await Promise.all(jobs);
+    assert.equal(new Set(phcs).size, 7, 'every job answered with its own hash');
+    for (const [i, phc] of phcs.entries()) assert.equal(await two.verify(phc, `password ${i}`), true, `job ${i} hashed its own password`);
+    // the event loop's thread keeps its priority; the hashing threads run at nice 10
+    assert.equal(threadNices()[0], 0, 'the main thread is untouched');
+    assert.equal(threadNices().filter((n) => n === 10).length - before, 2, 'two hashing threads at nice 10, no more');
+  } finally {
+    await two.close();
+  }
+  await assert.rejects(two.hash('after close'), /closed/);
 });
 
 test('password policy: length 8..1024, not the username or email', () => {

@@ -1,0 +1,104 @@
+/**
+ * argon2id off the event loop, at a lower CPU priority than the loop, at most
+ * ARGON2_CONCURRENCY at once (OWASP Denial of Service Cheat Sheet: bound the expensive
+ * operations). On libuv's pool (4 threads) a login flood would put four hashes on two
+ * cores at the loop's own priority, and every other request would wait behind them; here
+ * logins queue, and the requests of people already logged in are served first.
+ */
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Argon2Params } from './hash.ts';
+
+export type HashJob =
+  | { readonly op: 'hash'; readonly password: string; readonly params: Argon2Params }
+  | { readonly op: 'verify'; readonly phc: string; readonly password: string };
+
+export type HashOutcome = { readonly value: string | boolean } | { readonly error: string };
+
+interface Pending {
+  readonly job: HashJob;
+  resolve(value: string | boolean): void;
+  reject(err: Error): void;
+}
+
+/** the thread's module next to this one: .ts under tsx, .js in dist/ */
+const THREAD = new URL(`./hasher-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+export class PasswordHasher {
+  private readonly idle: Worker[] = [];
+  /** every live thread, and the job it is on (null: idle) */
+  private readonly workers = new Map<Worker, Pending | null>();
+  private readonly queue: Pending[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly params: Argon2Params,
+    private readonly threads: number,
+  ) {}
+
+  hash(password: string): Promise<string> {
+    return this.submit({ op: 'hash', password, params: this.params }) as Promise<string>;
+  }
+
+  /** False for a wrong password and for a hash that cannot be read. */
+  verify(phc: string, password: string): Promise<boolean> {
+    return this.submit({ op: 'verify', phc, password }) as Promise<boolean>;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new Error('the password hasher is closed'));
+    await Promise.all([...this.workers.keys()].map((w) => w.terminate()));
+  }
+
+  private submit(job: HashJob): Promise<string | boolean> {
+    if (this.closed) return Promise.reject(new Error('the password hasher is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Hands queued jobs to idle threads, starting threads up to `threads`. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const worker = this.idle.pop() ?? (this.workers.size < this.threads ? this.spawn() : null);
+      if (!worker) return;
+      const pending = this.queue.shift()!;
+      this.workers.set(worker, pending);
+      worker.postMessage(pending.job);
+    }
+  }
+
+  private spawn(): Worker {
+    const worker = THREAD.pathname.endsWith('.ts')
+      ? // under tsx (development, tests): a worker does not inherit its loader, so it registers it
+        new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD.href)}); })`, { eval: true })
+      : new Worker(THREAD);
+    worker.unref(); // an idle hasher never keeps the process alive
+    this.workers.set(worker, null);
+    worker.on('message', (outcome: HashOutcome) => {
+      const pending = this.workers.get(worker);
+      this.workers.set(worker, null);
+      if ('error' in outcome) pending?.reject(new Error(outcome.error));
+      else pending?.resolve(outcome.value);
+      this.idle.push(worker);
+      this.pump();
+    });
+    worker.on('error', (err) => this.lose(worker, err));
+    worker.on('exit', () => this.lose(worker, new Error('a password-hashing thread stopped')));
+    return worker;
+  }
+
+  /** A thread that died takes its job with it: that one fails, the queue goes on with new threads. */
+  private lose(worker: Worker, err: Error): void {
+    if (!this.workers.has(worker)) return;
+    const pending = this.workers.get(worker);
+    this.workers.delete(worker);
+    const at = this.idle.indexOf(worker);
+    if (at >= 0) this.idle.splice(at, 1);
+    pending?.reject(err);
+    if (!this.closed) this.pump();
+  }
+}
