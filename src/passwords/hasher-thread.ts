@@ -8,8 +8,12 @@ import { parentPort } from 'node:worker_threads';
 import { hashSync, verifySync } from '@node-rs/argon2';
 import { ARGON2ID } from './hash.ts';
 import type { HashJob, HashOutcome } from './hasher.ts';
-/** nice 10: the kernel then gives this thread about a tenth of a core that the event loop also wants */
-const BACKGROUND = 10;
+/**
+ * nice 19, the lowest priority: a hash runs at full speed on an idle core, but where the
+ * event loop wants the same core the kernel gives the hash about 1.5% of it. Under a login
+ * flood logins slow down, not the requests of people already logged in.
+ */
+const BACKGROUND = 19;
 
 try {
   setPriority(BACKGROUND);

@@ -1,5 +1,5 @@
 /**
- * argon2id off the event loop, at a lower CPU priority than the loop, at most
+ * argon2id off the event loop, at the lowest CPU priority (nice 19), at most
  * ARGON2_CONCURRENCY at once (OWASP Denial of Service Cheat Sheet: bound the expensive
  * operations). On libuv's pool (4 threads) a login flood would put four hashes on two
  * cores at the loop's own priority, and every other request would wait behind them; here
