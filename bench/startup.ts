@@ -11,9 +11,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../test/helpers/postgres.ts';
+import { rssMb } from './lib/servers.ts';
 
 /** STARTUP_ROOT=<another checkout> measures that one (e.g. a `git archive` of an older commit, for a before/after). */
 const ROOT = process.env['STARTUP_ROOT'] ?? new URL('..', import.meta.url).pathname;
@@ -30,24 +31,8 @@ export interface StartupSample {
   readonly firstOkMs: number;
   /** CPU time (user + system) the process used up to that 200: less noisy than wall time on a busy machine */
   readonly cpuMs: number;
-  /** VmRSS after IDLE_MS without requests */
+  /** VmRSS after IDLE_MS (or idleMs) without requests */
   readonly rssMb: number;
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.once('error', reject);
-  });
-
-/** VmRSS of a process in MB, from /proc/<pid>/status. */
-export function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) / 1024;
 }
 
 /** user + system CPU time of a process in ms, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
@@ -58,7 +43,7 @@ export function cpuMs(pid: number): number {
 }
 
 /** One start: spawn, poll /healthz, wait idle, read RSS, stop. */
-export async function measureStartup(args: string[], env: Record<string, string> = {}): Promise<StartupSample> {
+export async function measureStartup(args: string[], env: Record<string, string> = {}, idleMs = IDLE_MS): Promise<StartupSample> {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-startup-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/healthz`;
@@ -88,7 +73,7 @@ export async function measureStartup(args: string[], env: Record<string, string>
       }
       if (firstOkMs === null) await new Promise((r) => setTimeout(r, 10));
     }
-    await new Promise((r) => setTimeout(r, IDLE_MS));
+    await new Promise((r) => setTimeout(r, idleMs));
     return { firstOkMs, cpuMs: cpu, rssMb: rssMb(child.pid!) };
   } finally {
     if (child.exitCode === null) {

@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, type PgServer } from '../test/helpers/postgres.ts';
 import { CHROMIUM, ensureDebianPackages } from './packages.ts';
@@ -66,12 +67,16 @@ function findTests(dir: string): string[] {
     .sort();
 }
 
-function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer | null, cli: string): Promise<number> {
+/**
+ * One pass of node's test runner. With `prefix`, its output is shown line by line behind
+ * the pass's name (the two passes run side by side); else as it comes.
+ */
+function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer | null, cli: string, prefix: boolean): Promise<number> {
   if (files.length === 0) return Promise.resolve(0);
-  console.log(`\nnpm test: ${files.length} files on ${dialect}\n`);
+  console.log(`npm test: ${files.length} files on ${dialect}`);
   const concurrency = String(Math.max(2, availableParallelism()));
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
-    stdio: 'inherit',
+    stdio: prefix ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     env: {
       ...process.env,
       CHROMIUM_PATH: CHROMIUM,
@@ -80,6 +85,11 @@ function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer |
       ...(pg ? { BASTION_TEST_PG_URL: pg.url(), BASTION_TEST_PG_CA: pg.caFile } : {}),
     },
   });
+  if (prefix) {
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => console.log(`[${dialect}] ${line}`));
+    }
+  }
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
@@ -96,11 +106,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130);
   });
 }
-let failed = 0;
+// The two passes share nothing but the PostgreSQL server (each test file has databases of
+// its own) and run side by side: much of a test's time is waiting (servers starting,
+// revocations spreading, browsers), so two cores keep up.
+const passes: Promise<number>[] = [];
+const both = dialects.includes('sqlite') && pg !== null;
 try {
-  if (dialects.includes('sqlite')) failed += await runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), pg, cli);
-  if (pg) failed += await runPass('postgres', all.filter((f) => !STORAGE_FREE.test(f) && !BROWSER.test(f)), pg, cli);
+  if (dialects.includes('sqlite')) passes.push(runPass('sqlite', all.filter((f) => !POSTGRES_ONLY.test(f)), pg, cli, both));
+  if (pg) passes.push(runPass('postgres', all.filter((f) => !STORAGE_FREE.test(f) && !BROWSER.test(f)), pg, cli, both));
+  const codes = await Promise.all(passes);
+  process.exitCode = codes.every((c) => c === 0) ? 0 : 1;
 } finally {
   stopPg();
 }
-process.exit(failed === 0 ? 0 : 1);

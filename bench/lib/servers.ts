@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/postgres.ts';
+import { stopProcess } from '../../test/helpers/process.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -31,7 +32,7 @@ export async function startServer(name: string, args: string[], env: Record<stri
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const stop = () => stopChild(child);
+  const stop = () => stopProcess(child);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
     if (performance.now() - started > 60_000) {
@@ -49,15 +50,6 @@ export async function startServer(name: string, args: string[], env: Record<stri
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(hard);
-}
-
 /** VmRSS of a process in MB (Linux /proc). */
 export function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -65,4 +57,5 @@ export function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
-export const bastionMain = join(ROOT, 'dist/cli/main.js');
+/** BENCH_BASTION_ROOT=<another checkout, built> measures that Bastion instead (a before/after). */
+export const bastionMain = join(process.env['BENCH_BASTION_ROOT'] ?? ROOT, 'dist/cli/main.js');

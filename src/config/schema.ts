@@ -152,6 +152,16 @@ const rpId: Parse<string> = (raw) => {
 
 const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { invalid: 'must be smtp://… or smtps://…' });
 
+/** `auto`, or a whole number from 1 to max (how many of something, e.g. processes or threads). */
+const countOrAuto =
+  (max: number) =>
+  (raw: string): number | 'auto' | { invalid: string } => {
+    const v = raw.trim().toLowerCase();
+    if (v === 'auto') return 'auto';
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    return n >= 1 && n <= max ? n : { invalid: `must be auto or a whole number from 1 to ${max} (got "${raw}")` };
+  };
+
 export const SETTINGS = {
   HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
   PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
@@ -199,12 +209,7 @@ export const SETTINGS = {
     doc: 'argon2id computations at once (the rest queue): a number from 1 to 64, or auto (CPU cores - 1, at least 1), which leaves a core to serve requests during a login flood',
     default: 'auto',
     flagKind: 'string',
-    parse: (raw): number | 'auto' | { invalid: string } => {
-      const v = raw.trim().toLowerCase();
-      if (v === 'auto') return 'auto';
-      const n = /^\d+$/.test(v) ? Number(v) : NaN;
-      return n >= 1 && n <= 64 ? n : { invalid: `must be auto or a whole number from 1 to 64 (got "${raw}")` };
-    },
+    parse: countOrAuto(64),
   },
   BODY_LIMIT: { doc: 'Largest request body in bytes', default: '65536', flagKind: 'string', parse: integer(1024, 10_485_760) },
   TRUST_PROXY: {
@@ -244,12 +249,7 @@ export const SETTINGS = {
     doc: 'Server processes sharing the port (node:cluster): a number from 1 to 64, or auto (one per CPU core); 1 runs no cluster',
     default: '1',
     flagKind: 'string',
-    parse: (raw): number | 'auto' | { invalid: string } => {
-      const v = raw.trim().toLowerCase();
-      if (v === 'auto') return 'auto';
-      const n = /^\d+$/.test(v) ? Number(v) : NaN;
-      return n >= 1 && n <= 64 ? n : { invalid: `must be auto or a whole number from 1 to 64 (got "${raw}")` };
-    },
+    parse: countOrAuto(64),
   },
   SHUTDOWN_TIMEOUT: { doc: 'On SIGTERM/SIGINT, requests in flight get this long to finish before their connections are closed', default: '10s', flagKind: 'string', parse: duration(0, 600_000) },
   METRICS_TOKEN: {

@@ -5,16 +5,18 @@
  * cores at the loop's own priority, and every other request would wait behind them; here
  * logins queue, and the requests of people already logged in are served first.
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { Argon2Params } from './hash.ts';
+import { ARGON2ID, type Argon2Params } from './hash.ts';
 
-export type HashJob =
+/** nice 19: see THREAD_SOURCE */
+const BACKGROUND_PRIORITY = 19;
+
+type HashJob =
   | { readonly op: 'hash'; readonly password: string; readonly params: Argon2Params }
   | { readonly op: 'verify'; readonly phc: string; readonly password: string };
 
-export type HashOutcome = { readonly value: string | boolean } | { readonly error: string };
+type HashOutcome = { readonly value: string | boolean } | { readonly error: string };
 
 interface Pending {
   readonly job: HashJob;
@@ -22,8 +24,37 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/** the thread's module next to this one: .ts under tsx, .js in dist/ */
-const THREAD = new URL(`./hasher-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+/**
+ * The hashing thread's code. It is a script of its own (evaluated by the Worker) so that
+ * the same code runs from dist/ and from the TypeScript sources; it needs nothing but
+ * @node-rs/argon2, found from here. It first lowers its own scheduling priority to nice
+ * 19, the lowest: on Linux, setpriority() on "this process" applies to the calling thread
+ * only. A hash then runs at full speed on an idle core, but where the event loop wants
+ * the same core the kernel gives the hash about 1.5% of it: under a login flood logins
+ * slow down, not the requests of people already logged in.
+ */
+const THREAD_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { setPriority } = require('node:os');
+const { hashSync, verifySync } = require(${JSON.stringify(createRequire(import.meta.url).resolve('@node-rs/argon2'))});
+try { setPriority(${BACKGROUND_PRIORITY}); } catch {}
+parentPort.on('message', (job) => {
+  let outcome;
+  try {
+    if (job.op === 'hash') {
+      const { memoryCost, timeCost, parallelism } = job.params;
+      outcome = { value: hashSync(job.password, { memoryCost, timeCost, parallelism, algorithm: ${ARGON2ID} }) };
+    } else {
+      let ok = false;
+      try { ok = verifySync(job.phc, job.password); } catch {}
+      outcome = { value: ok };
+    }
+  } catch (err) {
+    outcome = { error: err instanceof Error ? err.message : 'hashing failed' };
+  }
+  parentPort.postMessage(outcome);
+});
+`;
 
 export class PasswordHasher {
   private readonly idle: Worker[] = [];
@@ -72,10 +103,7 @@ export class PasswordHasher {
   }
 
   private spawn(): Worker {
-    const worker = THREAD.pathname.endsWith('.ts')
-      ? // under tsx (development, tests): a worker does not inherit its loader, so it registers it
-        new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD.href)}); })`, { eval: true })
-      : new Worker(THREAD);
+    const worker = new Worker(THREAD_SOURCE, { eval: true });
     worker.unref(); // an idle hasher never keeps the process alive
     this.workers.set(worker, null);
     worker.on('message', (outcome: HashOutcome) => {
