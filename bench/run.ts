@@ -26,7 +26,7 @@ import { bastionMain, ROOT, rssMb, startServer, type Server } from './lib/server
 import { measureStartup } from './startup.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 6);
-const WARMUP = Number(process.env['BENCH_WARMUP'] ?? Math.min(2, SECONDS));
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? Math.min(2, SECONDS)); // 0: none
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (SECONDS >= 3 ? 3 : 1));
 const PLAN: Plan = { seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS };
 const TOKENS = Number(process.env['BENCH_TOKENS'] ?? 10_000);
