@@ -60,7 +60,7 @@ export interface Config {
   readonly demo: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: SettingValue<'LOG_FORMAT'>;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number };
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number; readonly nice: number };
   readonly bodyLimit: number;
   readonly revocationPollMs: number;
   /** TOKEN_CACHE_SIZE: verified access tokens remembered */
@@ -138,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     timeCost: get('ARGON2_ITERATIONS'),
     parallelism: get('ARGON2_PARALLELISM'),
     concurrency: concurrency === 'auto' ? Math.max(1, availableParallelism() - 1) : concurrency,
+    nice: get('ARGON2_NICE'),
   };
   if (argon2.memoryCost < 8 * argon2.parallelism) {
     throw new ConfigError('ARGON2_MEMORY', `must be at least 8 KiB per lane (${8 * argon2.parallelism} for ARGON2_PARALLELISM=${argon2.parallelism})`);

@@ -205,6 +205,7 @@ export const SETTINGS = {
   ARGON2_MEMORY: { doc: 'argon2id memory cost in KiB (OWASP: 19456)', default: '19456', flagKind: 'string', parse: integer(64, 4_194_304) },
   ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
+  ARGON2_NICE: { doc: 'CPU priority of the password-hashing threads, from 0 (the event loop\'s own) to 19 (the lowest): under a login flood, logins then wait rather than every other request', default: '19', flagKind: 'string', parse: integer(0, 19) },
   ARGON2_CONCURRENCY: {
     doc: 'argon2id computations at once (the rest queue): a number from 1 to 64, or auto (CPU cores - 1, at least 1), which leaves a core to serve requests during a login flood',
     default: 'auto',

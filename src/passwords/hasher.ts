@@ -1,5 +1,5 @@
 /**
- * argon2id off the event loop, at the lowest CPU priority (nice 19), at most
+ * argon2id off the event loop, at a low CPU priority (ARGON2_NICE, 19 by default), at most
  * ARGON2_CONCURRENCY at once (OWASP Denial of Service Cheat Sheet: bound the expensive
  * operations). On libuv's pool (4 threads) a login flood would put four hashes on two
  * cores at the loop's own priority, and every other request would wait behind them; here
@@ -8,9 +8,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { ARGON2ID, type Argon2Params } from './hash.ts';
-
-/** nice 19: see THREAD_SOURCE */
-const BACKGROUND_PRIORITY = 19;
 
 type HashJob =
   | { readonly op: 'hash'; readonly password: string; readonly params: Argon2Params }
@@ -27,17 +24,17 @@ interface Pending {
 /**
  * The hashing thread's code. It is a script of its own (evaluated by the Worker) so that
  * the same code runs from dist/ and from the TypeScript sources; it needs nothing but
- * @node-rs/argon2, found from here. It first lowers its own scheduling priority to nice
- * 19, the lowest: on Linux, setpriority() on "this process" applies to the calling thread
- * only. A hash then runs at full speed on an idle core, but where the event loop wants
- * the same core the kernel gives the hash about 1.5% of it: under a login flood logins
- * slow down, not the requests of people already logged in.
+ * @node-rs/argon2, found from here. It first lowers its own scheduling priority to
+ * workerData (ARGON2_NICE; on Linux, setpriority() on "this process" applies to the
+ * calling thread only). At nice 19, the default, a hash runs at full speed on an idle
+ * core, but where the event loop wants the same core the kernel gives the hash about 1.5%
+ * of it: under a login flood logins slow down, not the requests of people already logged in.
  */
 const THREAD_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { setPriority } = require('node:os');
 const { hashSync, verifySync } = require(${JSON.stringify(createRequire(import.meta.url).resolve('@node-rs/argon2'))});
-try { setPriority(${BACKGROUND_PRIORITY}); } catch {}
+try { if (workerData.nice > 0) setPriority(workerData.nice); } catch {}
 parentPort.on('message', (job) => {
   let outcome;
   try {
@@ -66,6 +63,8 @@ export class PasswordHasher {
   constructor(
     private readonly params: Argon2Params,
     private readonly threads: number,
+    /** the threads' nice value, 0 (normal) to 19 (lowest) */
+    private readonly nice = 19,
   ) {}
 
   hash(password: string): Promise<string> {
@@ -103,7 +102,7 @@ export class PasswordHasher {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(THREAD_SOURCE, { eval: true });
+    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { nice: this.nice } });
     worker.unref(); // an idle hasher never keeps the process alive
     this.workers.set(worker, null);
     worker.on('message', (outcome: HashOutcome) => {

@@ -41,12 +41,12 @@ export class UserService {
 
   constructor(
     private readonly db: Db,
-    private readonly argon2: Argon2Params & { readonly concurrency: number },
+    private readonly argon2: Argon2Params & { readonly concurrency: number; readonly nice: number },
     private readonly clock: Clock,
     private readonly revokeTokens: RevokeUserTokens,
     private readonly audit: AuditLog,
   ) {
-    this.hasher = new PasswordHasher(argon2, argon2.concurrency);
+    this.hasher = new PasswordHasher(argon2, argon2.concurrency, argon2.nice);
     this.dummyHash = this.hash(randomUUID());
     // closed before it was made (a short-lived app): nobody will wait for it
     this.dummyHash.catch(() => undefined);

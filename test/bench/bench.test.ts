@@ -58,23 +58,26 @@ test('npm run bench: every scenario runs and is reported, in Markdown and in ben
       ratios: Record<string, number>;
       targets: { name: string; met: boolean }[];
     };
+    // Measured, not judged: a request refused or failed stops the bench (exit code above),
+    // but on a machine busy with the other test files a half-second round may see no answer
+    // at all (a figure of 0), so no figure is required to be above 0.
     const measured = (x: unknown) => {
       const m = x as Measured;
-      assert.ok(m.rps > 0 && m.rounds.length > 0, `measured: ${JSON.stringify(x)}`);
+      assert.ok(typeof m.rps === 'number' && m.rps >= 0 && m.rounds.length > 0, `measured: ${JSON.stringify(x)}`);
     };
     const f = result.figures;
     for (const name of ['nodeHttp', 'fastify', 'bastion']) measured(f['open']![name]);
     for (const name of ['fastify', 'bastion']) measured(f['secure']![name]);
     measured(f['distinct']!['bastion']);
     measured(f['cookiePeople']);
-    // logins queue behind everything else (password hashing runs at nice 19): on a machine
-    // busy with the other test files, none may finish within the second
-    assert.ok(((f['logins']!['alone'] as Measured).rounds ?? []).length > 0);
+    measured(f['logins']!['alone']);
     measured(f['refresh']!['sqlite']);
     measured(f['refresh']!['postgres']);
     assert.ok((f['memory']!['rssAfterSecureLoadMb'] as number) > 0);
     assert.ok((f['startup']!['firstOkMs'] as number) > 0);
-    for (const [name, ratio] of Object.entries(result.ratios)) assert.ok(Number.isFinite(ratio) && ratio > 0, `ratio ${name} = ${ratio}`);
+    // every ratio is there (null in the JSON where a figure of 0 made it undefined)
+    assert.deepEqual(Object.keys(result.ratios).sort(), ['cookiePeopleVsOpen', 'distinctVsOpenPlusVerify', 'openVsFastify', 'openVsNodeHttp', 'secureDuringFloodVsAlone', 'secureVsFastifyJwt']);
+    for (const [name, ratio] of Object.entries(result.ratios)) assert.ok(ratio === null || typeof ratio === 'number', `ratio ${name} = ${ratio}`);
     assert.equal(result.targets.length, 9, 'every target of issue #10 is judged');
   } finally {
     rmSync(out, { recursive: true, force: true });

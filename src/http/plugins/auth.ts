@@ -90,20 +90,20 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
       let result: AccessClaims | Promise<AccessClaims>;
       try {
         result = authenticate(request);
-        if (!(result instanceof Promise)) {
-          check(request, result);
-          return done();
-        }
+        if (!(result instanceof Promise)) check(request, result);
       } catch (err) {
         return done(err as Error);
       }
+      // `done` outside the try: whatever runs after the guard never lands in its catch
+      if (!(result instanceof Promise)) return done();
       result.then((claims) => {
+        let refused: Error | undefined;
         try {
           check(request, claims);
         } catch (err) {
-          return done(err as Error);
+          refused = err as Error;
         }
-        done();
+        done(refused);
       }, done);
     };
     return Object.assign(handler, { [GUARD]: true });

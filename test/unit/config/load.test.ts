@@ -45,7 +45,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c.cookie, { secure: true, sameSite: 'lax' });
     assert.equal(c.demo, false);
     // ARGON2_CONCURRENCY=auto leaves one core to the event loop
-    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: Math.max(1, availableParallelism() - 1) });
+    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: Math.max(1, availableParallelism() - 1), nice: 19 });
     assert.deepEqual(c.corsOrigins, []);
   });
 

@@ -6,7 +6,7 @@ import { PasswordHasher } from '../../../src/passwords/hasher.ts';
 import { checkPassword } from '../../../src/passwords/policy.ts';
 
 const LOW = { memoryCost: 256, timeCost: 1, parallelism: 1 };
-const hasher = new PasswordHasher(LOW, 1);
+const hasher = new PasswordHasher(LOW, 1, 0);
 after(() => hasher.close());
 
 test('argon2id hashes verify, wrong passwords do not', async () => {
@@ -37,7 +37,7 @@ const threadNices = () =>
   });
 
 test('hashing runs on its own threads at a lower priority, at most `threads` at once, in order', async () => {
-  const two = new PasswordHasher(LOW, 2);
+  const two = new PasswordHasher(LOW, 2, 19);
   try {
     const before = threadNices().filter((n) => n === 19).length;
     const jobs = Array.from({ length: 7 }, (_, i) => two.hash(`password ${i}`));
