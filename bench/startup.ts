@@ -10,11 +10,11 @@
  * STARTUP_MODES=compiled limits the run to some modes.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/postgres.ts';
-import { rssMb } from './lib/servers.ts';
+import { cpuUs, rssMb } from './lib/servers.ts';
 
 /** STARTUP_ROOT=<another checkout> measures that one (e.g. a `git archive` of an older commit, for a before/after). */
 const ROOT = process.env['STARTUP_ROOT'] ?? new URL('..', import.meta.url).pathname;
@@ -35,12 +35,8 @@ export interface StartupSample {
   readonly rssMb: number;
 }
 
-/** user + system CPU time of a process in ms, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms). */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+/** user + system CPU time of a process in ms */
+export const cpuMs = (pid: number): number => cpuUs(pid) / 1000;
 
 /** One start: spawn, poll /healthz, wait idle, read RSS, stop. */
 export async function measureStartup(args: string[], env: Record<string, string> = {}, idleMs = IDLE_MS): Promise<StartupSample> {

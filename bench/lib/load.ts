@@ -4,8 +4,8 @@
  * of noise from elsewhere on a shared machine then lands on all of them alike, and the
  * figure of each is its median round.
  */
-import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
+import { cpuUs } from './servers.ts';
 
 export interface LoadResult {
   /** requests per second: the median round */
@@ -36,13 +36,6 @@ interface Round {
   readonly p50: number;
   readonly p99: number;
   readonly cpuUsPerRequest: number | null;
-}
-
-/** user + system CPU time of a process in µs (/proc/<pid>/stat fields 14 and 15, clock ticks of 10 ms). */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function once(options: LoadOptions, seconds: number): Promise<Round> {

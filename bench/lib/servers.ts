@@ -50,6 +50,13 @@ export async function startServer(name: string, args: string[], env: Record<stri
   }
 }
 
+/** user + system CPU time of a process in µs (/proc/<pid>/stat fields 14 and 15, clock ticks of 10 ms). */
+export function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 /** VmRSS of a process in MB (Linux /proc). */
 export function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

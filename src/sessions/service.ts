@@ -259,7 +259,7 @@ export class SessionService {
    * no database read.
    */
   async verify(token: string): Promise<AccessClaims> {
-    return this.verifyCached(token) ?? this.verifyFresh(token);
+    return this.verifyCached(token) ?? this.verifySignature(token);
   }
 
   /**
@@ -282,7 +282,8 @@ export class SessionService {
     return this.accept(claims);
   }
 
-  private async verifyFresh(token: string): Promise<AccessClaims> {
+  /** The cache-miss path (after `verifyCached` answered null): signature and claims, then revocation. */
+  async verifySignature(token: string): Promise<AccessClaims> {
     const { jwt } = this.config;
     const ring = this.keys.ring;
     let claims: AccessClaims;

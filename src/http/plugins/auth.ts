@@ -81,7 +81,7 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
       return claims;
     };
     const cached = opts.sessions.verifyCached(token);
-    return cached ? settle(cached) : opts.sessions.verify(token).then(settle);
+    return cached ? settle(cached) : opts.sessions.verifySignature(token).then(settle);
   };
 
   /** A guard: authentication, then `check` on the claims; callback style, so a cached token costs no promise. */
