@@ -4,7 +4,8 @@
  * runs `runs` times (default 3) on a fresh temporary SQLite file, LOG_LEVEL=warn; the table
  * shows the median. Needs dist/ (`npm run build`). Linux only (/proc).
  *
- *   compiled   node dist/cli/main.js serve          (npm start, the bastion bin)
+ *   bundled    node dist/bin/bastion.mjs serve      (npm start, the bastion bin: one esbuild bundle)
+ *   compiled   node dist/cli/main.js serve          (tsc's output, file by file: how npm start ran before the bundle)
  *   tsx        node --import tsx src/cli/main.ts serve   (how npm start ran before)
  *
  * STARTUP_MODES=compiled limits the run to some modes.
@@ -22,6 +23,7 @@ const IDLE_MS = 2000;
 const TIMEOUT_MS = 60_000;
 
 export const MODES: Record<string, { args: string[]; needs: string }> = {
+  bundled: { args: [join(ROOT, 'dist/bin/bastion.mjs'), 'serve'], needs: join(ROOT, 'dist/bin/bastion.mjs') },
   compiled: { args: [join(ROOT, 'dist/cli/main.js'), 'serve'], needs: join(ROOT, 'dist/cli/main.js') },
   tsx: { args: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve'], needs: join(ROOT, 'src/cli/main.ts') },
 };

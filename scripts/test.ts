@@ -17,7 +17,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, type PgServer } from '../test/helpers/postgres.ts';
+import { BIN, bundleCli } from './bundle.ts';
 import { CHROMIUM, ensureDebianPackages } from './packages.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Files that never touch Bastion's storage run once, in the first pass (the bench smoke test brings its own databases). */
 const STORAGE_FREE = /^test\/(unit|bench)\//;
@@ -38,17 +41,18 @@ function newestMtime(dir: string): number {
 }
 
 /**
- * dist/, fresh: spawned servers and CLI commands run the compiled code, as `npm start` and
- * the bin do (and start in a fraction of tsx's time). `npm ci` has built it; rebuilt here
- * only when a source file is newer.
+ * dist/, fresh: spawned servers and CLI commands run the bundled bin (dist/bin/bastion.mjs),
+ * as `npm start` and the `bastion` bin do (and start in a fraction of tsx's time). `npm ci`
+ * has built it; rebuilt here only when a source file is newer.
  */
-function buildDist(): string {
-  const main = join('dist', 'cli', 'main.js');
-  if (!existsSync(main) || newestMtime('src') > newestMtime('dist')) {
+async function buildDist(): Promise<string> {
+  const bin = join(ROOT, BIN);
+  if (!existsSync(bin) || newestMtime('src') > statSync(bin).mtimeMs) {
     console.log('npm test: building dist/…');
     execFileSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+    await bundleCli();
   }
-  return fileURLToPath(new URL(`../${main}`, import.meta.url));
+  return bin;
 }
 
 /** web/dist, fresh: the browser tests must run the front end of this checkout. */
@@ -95,7 +99,7 @@ function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer |
 
 ensureDebianPackages('npm test', ['chromium', 'postgresql', 'pgbouncer', 'openssl', 'nginx']);
 await buildWeb();
-const cli = buildDist();
+const cli = await buildDist();
 const all = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
 const dialects = (process.env['BASTION_TEST_DIALECTS'] ?? 'sqlite,postgres').split(',');
 const pg = dialects.includes('postgres') ? await startPostgres() : null;

@@ -1,6 +1,6 @@
 /** Servers the bench starts as child processes on loopback, and what it reads of them. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/postgres.ts';
 import { stopProcess } from '../../test/helpers/process.ts';
@@ -65,4 +65,7 @@ export function rssMb(pid: number): number {
 }
 
 /** BENCH_BASTION_ROOT=<another checkout, built> measures that Bastion instead (a before/after). */
-export const bastionMain = join(process.env['BENCH_BASTION_ROOT'] ?? ROOT, 'dist/cli/main.js');
+export const bastionMain = ((root: string) => {
+  const bundled = join(root, 'dist/bin/bastion.mjs');
+  return existsSync(bundled) ? bundled : join(root, 'dist/cli/main.js'); // checkouts from before the bundle
+})(process.env['BENCH_BASTION_ROOT'] ?? ROOT);

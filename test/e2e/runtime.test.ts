@@ -1,24 +1,24 @@
 /**
- * Issue #9 parts 1 and 6 with real processes: the compiled server (`node dist/cli/main.js`,
+ * Issue #9 parts 1 and 6 with real processes: the bundled server (`node dist/bin/bastion.mjs`,
  * what `npm start`, `npm run demo` and the `bastion` bin run; no tsx) starts and answers;
  * LOG_FORMAT=json prints one JSON object per line, pretty prints readable lines, and pretty
  * without pino-pretty installed falls back to JSON with one warning; X-Request-Id from a
  * trusted proxy comes back. No timings are asserted.
  *
- * dist/ is used when it is newer than every source file (`npm ci` builds it); otherwise the
- * sources are compiled into a private temporary directory, so a stale or missing dist/ (or
+ * dist/bin is used when it is newer than every source file (`npm ci` builds it); otherwise the
+ * sources are bundled into a private temporary directory, so a stale or missing dist/ (or
  * another build writing it) never decides the result.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { FAST_ARGON2, tempDir } from '../helpers/app.ts';
 import { testDatabaseUrl } from '../helpers/db.ts';
 import { ROOT } from '../helpers/server.ts';
+import { BIN, bundleCli } from '../../scripts/bundle.ts';
 
 const START_TIMEOUT_MS = 120_000;
 
@@ -33,17 +33,15 @@ function newestMtime(dir: string): number {
 
 let buildDir: string | null = null;
 
-/** dist/cli/main.js when it is up to date, else a private build of src/. */
+/** dist/bin/bastion.mjs when it is up to date, else a private bundle of src/. */
 async function compiledMain(): Promise<string> {
-  const main = join(ROOT, 'dist/cli/main.js');
+  const main = join(ROOT, BIN);
   if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(ROOT, 'src'))) return main;
   buildDir = mkdtempSync(join(tmpdir(), 'bastion-build-'));
-  // packages resolve from the build's own directory upwards
+  // packages resolve from the build's own directory upwards; package.json marks its root
   symlinkSync(join(ROOT, 'node_modules'), join(buildDir, 'node_modules'), 'dir');
-  await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(buildDir, 'dist')], {
-    cwd: ROOT,
-  });
-  return join(buildDir, 'dist/cli/main.js');
+  symlinkSync(join(ROOT, 'package.json'), join(buildDir, 'package.json'));
+  return bundleCli(join(buildDir, 'dist/bin'));
 }
 
 /** A preload that hides pino-pretty, as a production install without dev dependencies would. */
@@ -142,11 +140,12 @@ describe('npm scripts', () => {
       dependencies: Record<string, string>;
       devDependencies: Record<string, string>;
     };
-    assert.equal(pkg.scripts['start'], 'node dist/cli/main.js serve');
-    assert.equal(pkg.scripts['demo'], 'node dist/cli/main.js serve --demo');
-    assert.equal(pkg.scripts['bastion'], 'node dist/cli/main.js');
-    assert.equal(pkg.bin['bastion'], 'dist/cli/main.js');
+    assert.equal(pkg.scripts['start'], `node ${BIN} serve`);
+    assert.equal(pkg.scripts['demo'], `node ${BIN} serve --demo`);
+    assert.equal(pkg.scripts['bastion'], `node ${BIN}`);
+    assert.equal(pkg.bin['bastion'], BIN);
     assert.match(pkg.scripts['prepare']!, /tsc -p tsconfig\.build\.json/);
+    assert.match(pkg.scripts['prepare']!, /tsx scripts\/bundle\.ts/);
     assert.match(pkg.scripts['prepare']!, /vite build web/);
     assert.equal(pkg.dependencies['tsx'], undefined);
     assert.ok(pkg.devDependencies['tsx']);

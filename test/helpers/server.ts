@@ -7,7 +7,7 @@ import { testDatabaseUrl } from './db.ts';
 import { stopProcess } from './process.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-/** The compiled bin when `npm test` provides it (fresh dist/), else the sources through tsx. */
+/** The bundled bin when `npm test` provides it (fresh dist/bin), else the sources through tsx. */
 export const CLI = process.env['BASTION_TEST_CLI'] ?? join(ROOT, 'src/cli/main.ts');
 
 export interface RunningServer {
@@ -19,7 +19,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** `bastion <args>`: `node dist/cli/main.js`, as `npm run bastion` does (or the sources through tsx). */
+/** `bastion <args>`: `node dist/bin/bastion.mjs`, as `npm run bastion` does (or the sources through tsx). */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [...(CLI.endsWith('.ts') ? ['--import', 'tsx'] : []), CLI, ...args], {
     cwd: ROOT,

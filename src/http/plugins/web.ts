@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { PACKAGE_ROOT } from '../../lib/paths.ts';
 
-/** web/dist, from src/http/plugins or dist/http/plugins alike. */
-export const WEB_ROOT = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
+/** web/dist, from the sources, the compiled files and the bundle alike. */
+export const WEB_ROOT = join(PACKAGE_ROOT, 'web', 'dist') + '/';
 
 /**
  * The front end, built by `npm run build:web`, served at `/`. Only files that exist are
