@@ -53,6 +53,27 @@ test('hashing runs on its own threads at a lower priority, at most `threads` at 
   await assert.rejects(two.hash('after close'), /closed/);
 });
 
+test('an idle hashing thread is ended, and the next job starts one again', async () => {
+  const nice = 17; // a value no other thread of this process has: its threads are the hasher's
+  const threads = () => threadNices().filter((n) => n === nice).length;
+  const waitFor = async (count: number) => {
+    for (const deadline = Date.now() + 20_000; threads() !== count; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > deadline) assert.fail(`expected ${count} hashing threads, there are ${threads()}`);
+    }
+  };
+  const hasher = new PasswordHasher(LOW, 1, nice, 200);
+  try {
+    const phc = await hasher.hash('password one');
+    assert.equal(threads(), 1, 'one thread while it works');
+    await waitFor(0);
+    assert.equal(await hasher.verify(phc, 'password one'), true, 'a job after the thread ended is answered');
+    assert.equal(threads(), 1);
+    await waitFor(0);
+  } finally {
+    await hasher.close();
+  }
+});
+
 test('password policy: length 8..1024, not the username or email', () => {
   assert.deepEqual(checkPassword('long enough'), []);
   assert.deepEqual(checkPassword('short'), ['must be at least 8 characters']);
