@@ -12,9 +12,40 @@ import {
   type PluginTransformResultArgs,
   type QueryResult,
   type RootOperationNode,
+  type SqliteDatabase as KyselySqliteDatabase,
   type SqliteDialectConfig,
+  type SqliteStatement,
   type UnknownRow,
 } from 'kysely';
+
+/** Distinct SQL texts whose prepared statements are kept (the repos have a few dozen). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query anew, and preparing (parsing and planning the SQL) was as
+ * costly as running it: about a tenth of a refresh rotation's CPU. The compiled SQL of a
+ * query is the same text each time (values are parameters), so its statement is reused;
+ * better-sqlite3 runs one statement at a time, synchronously, so a cached statement is
+ * never busy when it is used again (nothing here streams rows with iterate()).
+ */
+function withStatementCache(database: SqliteDatabase.Database): KyselySqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
+  return {
+    close: () => database.close(),
+    prepare(sql: string): SqliteStatement {
+      let statement = statements.get(sql);
+      if (statement) {
+        // most recently used last: the first key is the one to drop when full
+        statements.delete(sql);
+      } else {
+        statement = database.prepare(sql);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+      }
+      statements.set(sql, statement);
+      return statement;
+    },
+  };
+}
 
 /**
  * Transactions start with BEGIN IMMEDIATE: the write lock is taken up front, so two
@@ -62,5 +93,5 @@ export function sqliteDialect(path: string): SqliteDialect {
   database.pragma('journal_mode = WAL');
   database.pragma('foreign_keys = ON');
   database.pragma('synchronous = NORMAL');
-  return new BastionSqliteDialect({ database });
+  return new BastionSqliteDialect({ database: withStatementCache(database) });
 }
