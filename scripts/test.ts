@@ -21,6 +21,7 @@ import { BIN, bundleCli } from './bundle.ts';
 import { CHROMIUM, ensureDebianPackages } from './packages.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FILE_TIMES = join(ROOT, 'scripts', 'file-times-reporter.mjs');
 
 /** Files that never touch Bastion's storage run once, in the first pass (the bench smoke test brings its own databases). */
 const STORAGE_FREE = /^test\/(unit|bench)\//;
@@ -79,7 +80,7 @@ function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer |
   if (files.length === 0) return Promise.resolve(0);
   console.log(`npm test: ${files.length} files on ${dialect}`);
   const concurrency = String(Math.max(2, availableParallelism()));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${FILE_TIMES}`, '--test-reporter-destination=stdout', ...files], {
     stdio: prefix ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     env: {
       ...process.env,
@@ -97,7 +98,11 @@ function runPass(dialect: 'sqlite' | 'postgres', files: string[], pg: PgServer |
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
-ensureDebianPackages('npm test', ['chromium', 'postgresql', 'pgbouncer', 'openssl', 'nginx']);
+ensureDebianPackages('npm test', [
+  'chromium', 'postgresql', 'pgbouncer', 'openssl', 'nginx',
+  'python3-werkzeug', 'python3-passlib', 'python3-bcrypt', 'python3-argon2',
+  'python3-jwt', 'python3-cryptography',
+]);
 await buildWeb();
 const cli = await buildDist();
 const all = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
