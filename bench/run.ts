@@ -49,6 +49,8 @@ const bastionEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
   NODE_ENV: 'production',
   LOG_LEVEL: 'warn',
   DATABASE_URL: databaseUrl,
+  // one issuer for both instances on the database (the default, http://HOST:PORT, differs by port)
+  JWT_ISSUER: 'http://bastion.bench.test',
   AUTH_RATE_LIMIT: '1000000',
   LOGIN_MAX_FAILURES: '1000',
   LOGIN_IP_MAX_FAILURES: '100000',
