@@ -16,6 +16,16 @@ const PRESENT: Record<string, () => boolean> = {
   pgbouncer: () => existsSync('/usr/sbin/pgbouncer'),
   openssl: () => existsSync('/usr/bin/openssl'),
   nginx: () => existsSync('/usr/sbin/nginx'),
+  // Moving from Flask (issue #12): the import and legacy-token tests make hashes and tokens
+  // with the real Python libraries, as Debian's python3 (/usr/bin/python3) imports them
+  'python3-werkzeug': () => existsSync('/usr/lib/python3/dist-packages/werkzeug'),
+  'python3-passlib': () => existsSync('/usr/lib/python3/dist-packages/passlib'),
+  'python3-bcrypt': () => existsSync('/usr/lib/python3/dist-packages/bcrypt'),
+  'python3-argon2': () => existsSync('/usr/lib/python3/dist-packages/argon2'),
+  // Other services (issue #12): a Python service verifies Bastion's tokens with PyJWT
+  // (EdDSA needs the cryptography package), test/e2e/python.test.ts
+  'python3-jwt': () => existsSync('/usr/lib/python3/dist-packages/jwt'),
+  'python3-cryptography': () => existsSync('/usr/lib/python3/dist-packages/cryptography'),
 };
 
 export function ensureDebianPackages(command: string, wanted: readonly (keyof typeof PRESENT)[]): void {

@@ -24,6 +24,7 @@ import { accountRoutes } from './http/routes/account.ts';
 import { adminRoutes } from './http/routes/admin.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { opsRoutes } from './http/routes/ops.ts';
+import { discoveryRoutes } from './http/routes/discovery.ts';
 import { personRoutes } from './http/routes/persons.ts';
 import { seedRoutes } from './http/routes/seeds.ts';
 import { mfaRoutes } from './http/routes/mfa.ts';
@@ -32,8 +33,12 @@ import { PasskeyService } from './passkeys/service.ts';
 import { recoveryRoutes } from './http/routes/recovery.ts';
 import { passkeyRoutes } from './http/routes/passkeys.ts';
 import { oidcRoutes } from './http/routes/oidc.ts';
+import { oauthRoutes } from './http/routes/oauth.ts';
+import { revocationFeedRoutes } from './http/routes/revocations.ts';
 import { OidcProviders } from './oidc/providers.ts';
 import { OidcService } from './oidc/service.ts';
+import { ClientService } from './oauth/clients.ts';
+import { OAuthService } from './oauth/service.ts';
 import { createMailer } from './mail/mailer.ts';
 import { RecoveryService } from './recovery/service.ts';
 import { AuditLog } from './audit/log.ts';
@@ -43,6 +48,7 @@ import { LoginThrottle } from './throttle/login.ts';
 import { databaseRateLimitStore } from './throttle/rate-limit-store.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Services } from './services.ts';
+import { LegacyTokens } from './sessions/legacy.ts';
 import { RevocationList } from './sessions/revocation.ts';
 import { SessionService } from './sessions/service.ts';
 import { migrate, openDb, type DbHandle } from './storage/db.ts';
@@ -93,8 +99,11 @@ export async function openServices(config: Config, clock: Clock = systemClock, l
     const mfa = new MfaService(store.db, clock, audit, throttle, passkeys);
     const recovery = new RecoveryService(store.db, config.mail, clock, users, sessions, audit, createMailer(config.mail, clock));
     const oidc = new OidcService(store.db, new OidcProviders(config.oidcProviders, clock), config.mail.publicUrl, clock, audit);
+    const clients = new ClientService(store.db, config.jwt, clock, revocations, audit);
+    const oauth = new OAuthService(store.db, config, clock, keys, sessions, revocations, clients, audit);
+    const legacyTokens = config.legacyJwt ? new LegacyTokens(store.db, config.legacyJwt, config.jwt.leewaySec, revocations, clock, audit) : null;
     if (config.demo) await seedDemo(users);
-    return { config, clock, store, keys, revocations, users, sessions, audit, throttle, recovery, mfa, oidc, passkeys };
+    return { config, clock, store, keys, revocations, users, sessions, audit, throttle, recovery, mfa, oidc, passkeys, clients, oauth, legacyTokens };
   } catch (err) {
     await store.close();
     throw err;
@@ -153,6 +162,7 @@ export const REDACT_PATHS = [
   '*.csrf_token',
   '*.token',
   '*.secret',
+  '*.client_secret',
   '*.current_password',
   '*.new_password',
   '*.challenge_token',
@@ -229,10 +239,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await registerAuthRateLimit(app, config.throttle.authRatePerMinute, databaseRateLimitStore(services.store.db, services.clock, AUTH_WINDOW_MS));
   registerMetrics(app, services);
   await registerCors(app, config.corsOrigins);
-  await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock });
+  await app.register(authPlugin, { sessions: services.sessions, freshLoginSec: config.jwt.freshLoginSec, clock: services.clock, legacy: services.legacyTokens });
   await registerDocs(app, VERSION);
 
   await app.register(opsRoutes(services));
+  await app.register(discoveryRoutes(services));
   await app.register(authRoutes(services));
   await app.register(seedRoutes(services));
   await app.register(mfaRoutes(services));
@@ -242,6 +253,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(passkeyRoutes(services));
   await app.register(oidcRoutes(services));
   await app.register(adminRoutes(services));
+  await app.register(oauthRoutes(services));
+  await app.register(revocationFeedRoutes(services));
   await registerWeb(app);
   if (options.routes) await app.register(options.routes);
   if (config.tls) reloadOnSighup(app, config.tls);

@@ -4,7 +4,10 @@ import type { KeyService } from './keys/service.ts';
 import type { MfaService } from './mfa/service.ts';
 import type { PasskeyService } from './passkeys/service.ts';
 import type { OidcService } from './oidc/service.ts';
+import type { ClientService } from './oauth/clients.ts';
+import type { OAuthService } from './oauth/service.ts';
 import type { Clock } from './lib/clock.ts';
+import type { LegacyTokens } from './sessions/legacy.ts';
 import type { RevocationList } from './sessions/revocation.ts';
 import type { SessionService } from './sessions/service.ts';
 import type { DbHandle } from './storage/db.ts';
@@ -28,4 +31,10 @@ export interface Services {
   readonly passkeys: PasskeyService;
   /** log in with OpenID Connect providers (OIDC_PROVIDERS) */
   readonly oidc: OidcService;
+  /** machine clients (bastion client add) */
+  readonly clients: ClientService;
+  /** client_credentials tokens, introspection, revocation (/oauth/*) */
+  readonly oauth: OAuthService;
+  /** an old Flask app's tokens for imported accounts (LEGACY_JWT_*); null when off */
+  readonly legacyTokens: LegacyTokens | null;
 }

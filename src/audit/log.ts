@@ -38,6 +38,18 @@ export const AUDIT_TYPES = [
   'passkey_renamed',
   'passkey_deleted',
   'passkey_counter_regression',
+  // machine clients and their tokens (issue #12); details carry client ids and jtis, never a secret or token
+  'client_created',
+  'client_removed',
+  'client_secret_rotated',
+  'client_auth_failed',
+  'client_token_issued',
+  'token_revoked',
+  // moving from Flask (issue #12): an import run (counts only), an imported hash replaced
+  // by argon2id at its first login (details name the old scheme), an old app's token accepted
+  'users_imported',
+  'password_rehashed',
+  'legacy_token_used',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -15,8 +15,13 @@ const HELP = `usage: bastion <command>
   sessions revoke <username>                log the user out everywhere
   keys rotate | keys list [--json]          signing keys: a new active key; the old one verifies until its tokens expire
   keys rewrap [--from-key K]                encrypt the stored signing keys under KEY_ENCRYPTION_KEY (old key: KEY_ENCRYPTION_KEY_OLD or --from-key)
+  client add <name> [--scope s]... [--json] a machine client (client_credentials); prints its id and secret once
+  client list [--json] | client remove <client_id|name> | client rotate-secret <client_id|name> [--json]
+  import users <file> [--format jsonl|csv] [--flask-security-salt S] [--dry-run] [--json]   users of an old app (JSON lines or CSV)
+  import flask-security --db sqlite:<path> [--single-hash] [--legacy-id id|fs_uniquifier] [--dry-run] [--json]   a Flask-Security app's users (salt: FLASK_SECURITY_PASSWORD_SALT)
   audit tail [-n 20] [--follow] [--json]    security events
-  config --docs | config --check            the settings reference in Markdown | the effective settings, secrets masked`;
+  config --docs | config --check            the settings reference in Markdown | the effective settings, secrets masked
+  doctor [--url URL] [--json]               check the settings, the database and (--url) a running instance; exit 1 on any error`;
 
 type Command = (argv: readonly string[]) => Promise<void>;
 
@@ -30,7 +35,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   user: async () => (await import('./commands/user.ts')).userCommand,
   sessions: async () => (await import('./commands/sessions.ts')).sessionsCommand,
   keys: async () => (await import('./commands/keys.ts')).keysCommand,
+  client: async () => (await import('./commands/client.ts')).clientCommand,
+  import: async () => (await import('./commands/import.ts')).importCommand,
   audit: async () => (await import('./commands/audit.ts')).auditCommand,
+  doctor: async () => (await import('./commands/doctor.ts')).doctorCommand,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { readTlsPair, type TlsFiles } from '../http/tls.ts';
 import { ConfigError } from './errors.ts';
 import type { OidcProviderConfig } from '../oidc/config.ts';
-import { SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
+import { LEGACY_JWT_ALGS, SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
 
 export interface Config {
   readonly host: string;
@@ -73,8 +73,23 @@ export interface Config {
   readonly metrics: { readonly token: string | null; readonly port: number | null };
   /** KEY_ENCRYPTION_KEY (base64 of 32 bytes): private signing keys are stored wrapped under it */
   readonly keyEncryptionKey: string | null;
+  /** KEY_ROTATION_AGE: `bastion doctor` warns about an active signing key older than this */
+  readonly keyRotationAgeMs: number;
   /** OIDC_PROVIDERS: OpenID Connect providers people may log in with (src/oidc/config.ts) */
   readonly oidcProviders: readonly OidcProviderConfig[];
+  /** LEGACY_JWT_*: an old Flask app's tokens accepted for imported users until `until`; null: off */
+  readonly legacyJwt: LegacyJwtConfig | null;
+}
+
+export interface LegacyJwtConfig {
+  readonly secret: string;
+  readonly alg: (typeof LEGACY_JWT_ALGS)[number];
+  /** the claim naming the user: `sub` (Flask-JWT-Extended) or `identity` (Flask-JWT) */
+  readonly identityClaim: string;
+  /** epoch ms from which the old tokens are refused */
+  readonly until: number;
+  readonly issuer: string | null;
+  readonly audience: string | null;
 }
 
 /** DATABASE_URL -> --database-url */
@@ -174,7 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     jwt: {
       alg,
       secret: alg === 'HS256' ? secret : null,
-      issuer: get('JWT_ISSUER'),
+      // RFC 8414 §2: the issuer is the server's URL, so by default PUBLIC_URL; JWT_ISSUER still wins
+      issuer: optional('JWT_ISSUER') ?? publicUrl,
       audience: get('JWT_AUDIENCE'),
       leewaySec: Math.floor(get('JWT_LEEWAY') / 1000),
       accessTtlSec: Math.floor(accessMs / 1000),
@@ -215,9 +231,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: FlagValu
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
     metrics: { token: optional('METRICS_TOKEN'), port: metricsPort },
     keyEncryptionKey: optional('KEY_ENCRYPTION_KEY'),
+    keyRotationAgeMs: get('KEY_ROTATION_AGE'),
     oidcProviders: get('OIDC_PROVIDERS'),
+    legacyJwt: legacyJwtSettings(optional('LEGACY_JWT_SECRET'), optional('LEGACY_JWT_UNTIL'), () => ({
+      alg: get('LEGACY_JWT_ALG'),
+      identityClaim: get('LEGACY_JWT_IDENTITY'),
+      issuer: optional('LEGACY_JWT_ISSUER'),
+      audience: optional('LEGACY_JWT_AUDIENCE'),
+    })),
   };
   return deepFreeze(config);
+}
+
+/**
+ * The cut-over from an old Flask app: off without a secret; with one, a date is required,
+ * so that accepting the old tokens always ends (a secret of an app being retired is bound
+ * to leak some day). A date alone is a mistake too: it would silently do nothing.
+ */
+function legacyJwtSettings(
+  secret: string | null,
+  until: number | null,
+  rest: () => Pick<LegacyJwtConfig, 'alg' | 'identityClaim' | 'issuer' | 'audience'>,
+): LegacyJwtConfig | null {
+  if (secret === null) {
+    if (until !== null) throw new ConfigError('LEGACY_JWT_SECRET', 'is required when LEGACY_JWT_UNTIL is set');
+    return null;
+  }
+  if (until === null) throw new ConfigError('LEGACY_JWT_UNTIL', 'is required when LEGACY_JWT_SECRET is set: the date from which the old tokens are refused');
+  return { secret, until, ...rest() };
 }
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;

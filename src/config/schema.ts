@@ -12,6 +12,8 @@ export const JWT_ALGS = ['EdDSA', 'ES256', 'RS256', 'HS256'] as const;
 export type JwtAlg = (typeof JWT_ALGS)[number];
 export const SAME_SITE = ['lax', 'strict', 'none'] as const;
 export type SameSite = (typeof SAME_SITE)[number];
+/** HMAC only: the old Flask apps' shared-secret tokens (Flask-JWT-Extended, Flask-JWT) */
+export const LEGACY_JWT_ALGS = ['HS256', 'HS384', 'HS512'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -128,10 +130,19 @@ const secretList: Parse<readonly string[]> = (raw) => {
   return list.every((s) => Buffer.byteLength(s) >= 32) ? list : { invalid: 'must be a comma list of secrets of at least 32 bytes each' };
 };
 
+/**
+ * PUBLIC_URL is also the default issuer (`iss`), and an issuer is a URL with no query,
+ * fragment or user info (RFC 8414 §2): those are refused rather than published. The
+ * trailing slash goes, so `iss` is one exact string whichever way the URL was written.
+ */
 const httpUrl: Parse<string> = (raw) => {
   try {
     const url = new URL(raw);
-    if (/^https?:$/.test(url.protocol)) return raw.replace(/\/+$/, '');
+    if (/^https?:$/.test(url.protocol)) {
+      if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) return { invalid: `must have no query or fragment (got "${raw}")` };
+      if (url.username !== '' || url.password !== '') return { invalid: 'must not hold a user name or password' };
+      return raw.replace(/\/+$/, '');
+    }
   } catch {
     // fall through
   }
@@ -148,6 +159,17 @@ const rpId: Parse<string> = (raw) => {
   return /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(v)
     ? v
     : { invalid: `must be a host name like example.com (got "${raw}")` };
+};
+
+/** An instant: YYYY-MM-DD (00:00 UTC that day) or an ISO 8601 date and time with its offset; epoch ms. */
+const instant: Parse<number> = (raw) => {
+  const v = raw.trim();
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
+  const ms = dateOnly || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) ? Date.parse(dateOnly ? `${v}T00:00:00Z` : v) : NaN;
+  if (Number.isNaN(ms) || (dateOnly && new Date(ms).toISOString().slice(0, 10) !== v)) {
+    return { invalid: `must be a date like 2026-03-01 or 2026-03-01T18:00:00+01:00 (got "${raw}")` };
+  }
+  return ms;
 };
 
 const smtpUrl: Parse<string> = (raw) => (/^smtps?:\/\/.+/.test(raw) ? raw : { invalid: 'must be smtp://… or smtps://…' });
@@ -192,7 +214,11 @@ export const SETTINGS = {
   CORS_ORIGINS: { doc: 'Comma list of origins allowed to call the API with credentials', default: '', flagKind: 'string', parse: origins },
   JWT_ALG: { doc: 'Access-token signature algorithm', default: 'EdDSA', flagKind: 'string', parse: oneOf(JWT_ALGS) },
   JWT_SECRET: { doc: 'Shared secret for HS256, at least 32 bytes', flagKind: 'string', parse: nonEmpty(4096) },
-  JWT_ISSUER: { doc: 'iss claim of issued tokens, checked on verify', default: 'bastion', flagKind: 'string', parse: nonEmpty(255) },
+  JWT_ISSUER: {
+    doc: 'iss claim of issued tokens, checked on verify; default PUBLIC_URL, the issuer other services find by discovery (/.well-known/oauth-authorization-server); every instance must agree on it',
+    flagKind: 'string',
+    parse: nonEmpty(255),
+  },
   JWT_AUDIENCE: { doc: 'aud claim of issued tokens, checked on verify', default: 'bastion', flagKind: 'string', parse: nonEmpty(255) },
   JWT_LEEWAY: { doc: 'Clock skew tolerated on exp/nbf', default: '5s', flagKind: 'string', parse: duration(0, 300_000) },
   ACCESS_TTL: { doc: 'Access-token lifetime', default: '15m', flagKind: 'string', parse: duration(1000, 86_400_000) },
@@ -228,7 +254,7 @@ export const SETTINGS = {
   LOGIN_LOCKOUT: { doc: 'First lockout; each further lockout doubles it', default: '30s', flagKind: 'string', parse: duration(1000, 86_400_000) },
   LOGIN_LOCKOUT_MAX: { doc: 'Longest lockout', default: '15m', flagKind: 'string', parse: duration(1000, 7 * 86_400_000) },
   AUTH_RATE_LIMIT: { doc: 'Requests per minute per client IP on auth routes (generic flood limit)', default: '120', flagKind: 'string', parse: integer(1, 1_000_000) },
-  PUBLIC_URL: { doc: 'Base URL used in links sent by mail (default http://HOST:PORT)', flagKind: 'string', parse: httpUrl },
+  PUBLIC_URL: { doc: 'The address clients use (default http://HOST:PORT): base of links in mails and of the endpoints discovery publishes, and the default issuer (JWT_ISSUER); no query or fragment', flagKind: 'string', parse: httpUrl },
   WEBAUTHN_RP_ID: {
     doc: 'Passkeys: the relying-party id, a host name (never an IP address) equal to, or a parent domain of, the host of each WEBAUTHN_ORIGIN; default the host of PUBLIC_URL (a loopback address becomes localhost)',
     flagKind: 'string',
@@ -270,12 +296,40 @@ export const SETTINGS = {
     // a secret: never echoed in the error
     parse: (raw) => (decodeKek(raw) ? raw.trim() : { invalid: 'must be base64 of exactly 32 bytes (openssl rand -base64 32)' }),
   },
+  KEY_ROTATION_AGE: {
+    doc: 'bastion doctor warns when the active signing key is older than this (rotate with bastion keys rotate)',
+    default: '90d',
+    flagKind: 'string',
+    parse: duration(86_400_000, 10 * 365 * 86_400_000),
+  },
   OIDC_PROVIDERS: {
     doc: 'OpenID Connect providers to log in with, as a JSON array: [{"id":"corp","name":"Corp SSO","issuer":"https://id.example","client_id":"…","client_secret":"…","scopes":"openid email profile"}]; register <PUBLIC_URL>/api/auth/oidc/<id>/callback as the redirect URI; http:// issuers only on loopback; client_secret is masked wherever settings are printed',
     default: '[]',
     flagKind: 'string',
     parse: parseOidcProviders,
   },
+  // Cut-over from a Flask app (issue #12): its HS256 access tokens keep working for imported
+  // users until LEGACY_JWT_UNTIL (sessions/legacy.ts). Off unless LEGACY_JWT_SECRET is set.
+  LEGACY_JWT_SECRET: {
+    doc: "The old Flask app's JWT secret (Flask-JWT-Extended's JWT_SECRET_KEY, Flask-JWT's SECRET_KEY): its access tokens are accepted for imported users until LEGACY_JWT_UNTIL, which is then required; never printed",
+    flagKind: 'string',
+    // a secret: used exactly as given, never echoed in the error
+    parse: (raw) => (raw.length <= 4096 ? raw : { invalid: 'must be at most 4096 characters' }),
+  },
+  LEGACY_JWT_UNTIL: {
+    doc: 'When the old tokens stop working, e.g. 2026-03-01 (00:00 UTC) or 2026-03-01T18:00:00+01:00; from then on they are refused with legacy_token_expired',
+    flagKind: 'string',
+    parse: instant,
+  },
+  LEGACY_JWT_ALG: { doc: "The old tokens' algorithm; nothing else is accepted with LEGACY_JWT_SECRET (RFC 8725 §3.1)", default: 'HS256', flagKind: 'string', parse: oneOf(LEGACY_JWT_ALGS) },
+  LEGACY_JWT_IDENTITY: {
+    doc: "The claim that names the user in the old tokens: sub (Flask-JWT-Extended) or identity (Flask-JWT); matched against the imported id, then the username, then the email",
+    default: 'sub',
+    flagKind: 'string',
+    parse: (raw) => (/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/.test(raw.trim()) ? raw.trim() : { invalid: `must be a claim name like sub or identity (got "${raw}")` }),
+  },
+  LEGACY_JWT_ISSUER: { doc: "If set, the old tokens' iss must equal it", flagKind: 'string', parse: nonEmpty(255) },
+  LEGACY_JWT_AUDIENCE: { doc: "If set, the old tokens' aud must contain it", flagKind: 'string', parse: nonEmpty(255) },
 } as const satisfies Record<string, Setting<unknown>>;
 
 export type SettingName = keyof typeof SETTINGS;

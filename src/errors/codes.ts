@@ -69,6 +69,20 @@ export const ERRORS = {
   passkey_registration_failed: { status: 400, message: 'The passkey could not be registered' },
   passkey_already_registered: { status: 409, message: 'This passkey is already registered' },
   passkey_not_found: { status: 404, message: 'No such passkey' },
+  // Machine clients, introspection and revocation (issue #12). On /oauth/* these answer
+  // in RFC 6749 §5.2 form, {error, error_description} (errors/http.ts); the codes that are
+  // RFC error values keep their RFC names.
+  invalid_client: { status: 401, message: 'Client authentication failed' },
+  invalid_request: { status: 400, message: 'The request is missing a parameter, repeats one, or is otherwise malformed' },
+  unsupported_grant_type: { status: 400, message: 'Only grant_type=client_credentials is supported' },
+  invalid_scope: { status: 400, message: 'The requested scope is invalid or not granted to this client' },
+  unauthorized_client: { status: 400, message: 'This client may not do that with this token' },
+  insufficient_scope: { status: 403, message: 'The access token does not carry the scope this action needs' },
+  user_token_required: { status: 403, message: 'This action needs a user’s access token, not a machine client’s' },
+  client_not_found: { status: 404, message: 'No such client' },
+  client_name_taken: { status: 409, message: 'A client with that name exists already' },
+  // Moving from Flask (issue #12): an old app's token after LEGACY_JWT_UNTIL
+  legacy_token_expired: { status: 401, message: 'Tokens of the old application are no longer accepted; log in again' },
   internal: { status: 500, message: 'Unexpected failure' },
   not_ready: { status: 503, message: 'The database is not reachable' },
 } as const satisfies Record<string, { status: number; message: string }>;

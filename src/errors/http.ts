@@ -27,8 +27,36 @@ const CHALLENGE_ERROR: Partial<Record<ErrorCode, string>> = {
   invalid_token: 'invalid_token',
   token_expired: 'invalid_token',
   token_revoked: 'invalid_token',
+  legacy_token_expired: 'invalid_token',
   forbidden: 'insufficient_scope',
+  insufficient_scope: 'insufficient_scope',
+  user_token_required: 'insufficient_scope',
 };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** this route's errors leave in RFC 6749 §5.2 form, `{error, error_description}` (the /oauth/* endpoints) */
+    oauthErrors?: boolean;
+  }
+}
+
+/**
+ * The RFC 6749 §5.2 `error` value of codes that have another name on the OAuth endpoints;
+ * every other code is its own value (the RFC ones: invalid_client, invalid_scope, …).
+ */
+const OAUTH_ERROR: Partial<Record<ErrorCode, string>> = {
+  bad_request: 'invalid_request',
+  validation_failed: 'invalid_request',
+  invalid_json: 'invalid_request',
+  unsupported_media_type: 'invalid_request',
+  payload_too_large: 'invalid_request',
+  // RFC 6749 §4.1.2.1's values for a server that cannot answer
+  internal: 'server_error',
+  not_ready: 'temporarily_unavailable',
+};
+
+/** RFC 6749 §5.2: error_description is printable ASCII without " and \\ (the same rule suits a quoted-string). */
+const describe = (message: string): string => message.replace(/[^\x20-\x7e]|["\\]/g, "'");
 
 export const REALM = 'bastion';
 
@@ -91,21 +119,26 @@ export function toAppError(err: unknown): AppError {
 
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   const { status } = ERRORS[error.code];
-  if (status === 401 || CHALLENGE_ERROR[error.code]) {
+  const oauth = reply.request?.routeOptions?.config?.oauthErrors === true;
+  if (error.code === 'invalid_client') {
+    // RFC 6749 §5.2: the client authentication scheme Bastion takes (form posts are the other)
+    reply.header('www-authenticate', `Basic realm="${REALM}"`);
+  } else if (!oauth && (status === 401 || CHALLENGE_ERROR[error.code])) {
     const code = CHALLENGE_ERROR[error.code];
-    // RFC 6750 §3: error_description is a quoted-string without " or \
-    const description = error.message.replace(/["\\]/g, "'");
+    // RFC 6750 §3.1: insufficient_scope names the scope the resource needs
+    const scope = (error.details as { scope?: unknown } | undefined)?.scope;
     reply.header(
       'www-authenticate',
-      code ? `Bearer realm="${REALM}", error="${code}", error_description="${description}"` : `Bearer realm="${REALM}"`,
+      code
+        ? `Bearer realm="${REALM}", error="${code}", error_description="${describe(error.message)}"${typeof scope === 'string' ? `, scope="${describe(scope)}"` : ''}`
+        : `Bearer realm="${REALM}"`,
     );
   }
   if (status >= 400 && status < 500) reply.header('cache-control', 'no-store');
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply
-    .code(status)
-    .type('application/json; charset=utf-8')
-    .send({ code: error.code, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) });
+  reply.code(status).type('application/json; charset=utf-8');
+  if (oauth) return reply.send({ error: OAUTH_ERROR[error.code] ?? error.code, error_description: describe(error.message) });
+  return reply.send({ code: error.code, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) });
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;

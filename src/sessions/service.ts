@@ -208,7 +208,8 @@ export class SessionService {
   /** Ends the session of the presented access token, its other access tokens, and that token itself. */
   async logout(claims: AccessClaims, context: AuditContext = {}): Promise<void> {
     if (claims.sid) await this.endSession(claims.sub, claims.sid).catch(ignoreMissingSession);
-    await this.revocations.revokeToken(claims.jti, claims.exp * 1000);
+    // kept until the token would fail on its own: exp plus the verification leeway
+    await this.revocations.revokeToken(claims.jti, (claims.exp + this.config.jwt.leewaySec) * 1000);
     await this.audit.record('logout', { ...context, userId: claims.sub, details: { session: claims.sid ?? null } });
   }
 

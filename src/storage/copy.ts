@@ -39,6 +39,7 @@ export const COPY_TABLES = [
   { table: 'login_attempts', key: ['key'] },
   { table: 'sequences', key: ['name'] },
   { table: 'rate_limits', key: ['key'] },
+  { table: 'oauth_clients', key: ['id'] },
 ] as const satisfies readonly TableSpec[];
 
 type Unlisted = Exclude<TableName, (typeof COPY_TABLES)[number]['table']>;

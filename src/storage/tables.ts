@@ -26,6 +26,10 @@ export interface UsersTable {
   totp_enabled_at: number | null;
   /** last accepted TOTP time step: a code is never accepted twice (RFC 6238 §5.2) */
   totp_last_step: number | null;
+  /** the user's id in the application it was imported from (migration 0007); null if not imported */
+  legacy_id: string | null;
+  /** when the account was imported (`bastion import`); only imported accounts take an old app's tokens */
+  imported_at: number | null;
 }
 
 export interface UserRolesTable {
@@ -204,6 +208,21 @@ export interface WebauthnChallengesTable {
   expires_at: number;
 }
 
+/** A machine client (RFC 6749 §4.4); see migration 0006. */
+export interface OauthClientsTable {
+  /** the client_id */
+  id: string;
+  name: string;
+  /** SHA-256 (hex) of the client secret; the secret itself is shown once and never stored */
+  secret_hash: string;
+  /** the scopes it may ask for, space-separated; '' for none */
+  scopes: string;
+  created_at: number;
+  secret_rotated_at: number | null;
+  /** ms: the stamp of the last rotation; tokens are issued only after it (waitForStamp) */
+  tokens_valid_after: number;
+}
+
 export interface Database {
   users: UsersTable;
   user_roles: UserRolesTable;
@@ -221,6 +240,7 @@ export interface Database {
   oidc_flows: OidcFlowsTable;
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
+  oauth_clients: OauthClientsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -230,3 +250,4 @@ export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type RevocationRow = Selectable<RevocationsTable>;
 export type PasskeyRow = Selectable<PasskeysTable>;
 export type WebauthnChallengeRow = Selectable<WebauthnChallengesTable>;
+export type OauthClientRow = Selectable<OauthClientsTable>;

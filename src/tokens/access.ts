@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
 import type { JwtAlg } from '../config/schema.ts';
 import { AppError } from '../errors/app-error.ts';
-import { asAccessClaims, type AccessClaims } from './claims.ts';
+import { asAccessClaims, isClientToken, type AccessClaims } from './claims.ts';
 import type { KeyRing, SigningKey } from './keys.ts';
 
 /** RFC 9068 §2.1: access tokens are typed, so an ID token or other JWT cannot pass as one. */
@@ -14,7 +14,12 @@ export const ACCESS_TOKEN_TYP = 'at+jwt';
 
 export interface IssueInput {
   readonly sub: string;
+  /** a user's roles; a machine client's token (with `clientId`) carries none */
   readonly roles: readonly string[];
+  /** RFC 9068 §2.2: the client the token is issued to; a client-credentials token has sub = client_id */
+  readonly clientId?: string;
+  /** RFC 9068 §2.2.3: granted scopes, space-separated */
+  readonly scope?: string;
   readonly sid?: string;
   readonly csrf?: string;
   readonly authTime?: number;
@@ -37,8 +42,12 @@ export async function issueAccessToken(input: IssueInput): Promise<{ token: stri
     ...(input.sid ? { sid: input.sid } : {}),
     ...(input.csrf ? { csrf: input.csrf } : {}),
     ...(input.authTime !== undefined ? { auth_time: input.authTime } : {}),
+    ...(input.clientId !== undefined ? { client_id: input.clientId } : {}),
+    ...(input.scope !== undefined ? { scope: input.scope } : {}),
   };
-  const token = await new SignJWT({ ...claims })
+  // a client's own token leaves `roles` out (RFC 9068 §2.2.3.1: roles belong to users)
+  const { roles: _none, ...withoutRoles } = claims;
+  const token = await new SignJWT(isClientToken(claims) ? withoutRoles : { ...claims })
     .setProtectedHeader({ alg: input.key.alg, kid: input.key.kid, typ: ACCESS_TOKEN_TYP })
     .sign(input.key.signKey);
   return { token, claims };

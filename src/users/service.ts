@@ -3,6 +3,7 @@ import type { AuditContext, AuditLog } from '../audit/log.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
 import { needsRehash, type Argon2Params } from '../passwords/hash.ts';
+import { describeHash, verifyStoredHash } from '../passwords/legacy.ts';
 import { PasswordHasher } from '../passwords/hasher.ts';
 import { checkPassword } from '../passwords/policy.ts';
 import type { Db } from '../storage/db.ts';
@@ -56,8 +57,14 @@ export class UserService {
     return this.hasher.hash(password);
   }
 
-  private verify(phc: string, password: string): Promise<boolean> {
-    return this.hasher.verify(phc, password);
+  /** argon2 on the hashing threads; an imported hash (werkzeug, passlib, bcrypt, Flask-Security) as passwords/legacy.ts says. */
+  private verify(stored: string, password: string): Promise<boolean> {
+    return verifyStoredHash(stored, password, (phc, pw) => this.hasher.verify(phc, pw));
+  }
+
+  /** argon2id of a password with today's parameters, on the hashing threads (`bastion import` of plaintext passwords). */
+  hashPassword(password: string): Promise<string> {
+    return this.hash(password);
   }
 
   /** Stops the hashing threads. */
@@ -120,7 +127,10 @@ export class UserService {
     if (!user || !ok) return { ok: false, userId: user?.id ?? null };
     if (user.disabled_at !== null) throw new AppError('account_disabled');
     if (needsRehash(user.password_hash, this.argon2)) {
+      const before = describeHash(user.password_hash);
       await repo.updatePasswordHash(this.db, user.id, await this.hash(password), this.clock.now());
+      // an imported hash is gone for good: worth a line in the audit log (its scheme, never the hash)
+      if (before !== null && before !== 'argon2id') await this.audit.record('password_rehashed', { userId: user.id, details: { from: before } });
     }
     return { ok: true, user };
   }

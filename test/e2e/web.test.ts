@@ -444,7 +444,8 @@ test('Token inspector decodes in the browser, counts down, and verifies only whe
     const claims = JSON.parse(await page.getByLabel('Decoded claims').innerText()) as Record<string, unknown>;
     assert.equal(decodedHeader['alg'], 'EdDSA');
     assert.equal(decodedHeader['typ'], 'at+jwt');
-    assert.equal(claims['iss'], 'bastion');
+    const discovery = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string };
+    assert.equal(claims['iss'], discovery.issuer);
     assert.deepEqual(claims['roles'], []);
     const expiry = page.getByRole('timer', { name: 'Expiry' });
     const first = await expiry.innerText();

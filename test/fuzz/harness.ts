@@ -213,6 +213,35 @@ export function explain(req: Req | string, res: Res): string {
 
 type Kind = 'fiveXX' | 'shape' | 'leaks' | 'wrongAnswer' | 'dataChanged';
 
+/**
+ * The OAuth endpoints (issue #12) answer errors in the shape RFC 6749 §5.2 requires,
+ * `{error, error_description}`, instead of Bastion's own (errors/http.ts, route config
+ * `oauthErrors`). Only a POST reaches them: other methods get Bastion's 404/405.
+ */
+const OAUTH_ROUTE = /^POST \/oauth\/(token|introspect|revoke)\/?$/;
+/** RFC 6749 §5.2, RFC 7009 §2.2.1, and §4.1.2.1's server_error / temporarily_unavailable */
+const OAUTH_ERRORS = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'unsupported_token_type', 'server_error', 'temporarily_unavailable']);
+
+/** `METHOD /path` as routed (dot segments resolved, as the client library does). */
+function requestLine(req: Req | string): string {
+  const m = typeof req === 'string' ? /([A-Z]+) (\S+) HTTP\//.exec(req) : [null, req.method, req.url];
+  if (!m) return '';
+  try {
+    return `${m[1]} ${new URL(m[2]!, 'http://fuzz').pathname}`;
+  } catch {
+    return '';
+  }
+}
+
+function checkOAuthError(req: Req | string, res: Res, body: Record<string, unknown>): void {
+  const keys = Object.keys(body).sort().join(',');
+  if (keys !== 'error,error_description') fail('shape', `OAuth error body is not {error, error_description}: ${keys}`, req, res);
+  const error = String(body['error']);
+  if (!OAUTH_ERRORS.has(error) && !(error in ERRORS)) fail('shape', `unknown OAuth error ${error}`, req, res);
+  if (!/^[\x20-\x21\x23-\x5B\x5D-\x7E]*$/.test(String(body['error_description']))) fail('shape', 'error_description outside RFC 6749 §5.2 characters', req, res);
+  if (res.status === 401 && !(res.headers['www-authenticate'] ?? '').startsWith('Basic')) fail('shape', 'OAuth 401 without a Basic challenge', req, res);
+}
+
 export function fail(kind: Kind, message: string, req: Req | string, res: Res): never {
   stats[kind] += 1;
   assert.fail(`${message}\n${explain(req, res)}`);
@@ -248,14 +277,19 @@ export function checkResponse(fx: Fixture, req: Req | string, res: Res, opts: { 
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) fail('shape', 'error body is not an object', req, res);
   const o = body as Record<string, unknown>;
+  // on the wire, a request can fail below routing (a body that never arrives): then Bastion's shape
+  const oneShape = typeof req === 'string' && 'code' in o;
+  if (OAUTH_ROUTE.test(requestLine(req)) && !oneShape) return checkOAuthError(req, res, o);
   const extra = Object.keys(o).filter((k) => k !== 'code' && k !== 'message' && k !== 'details');
   if (extra.length > 0) fail('shape', `error body has other keys: ${extra.join(', ')}`, req, res);
   if (typeof o['code'] !== 'string' || typeof o['message'] !== 'string') fail('shape', 'error body lacks string code/message', req, res);
   const known = (ERRORS as Record<string, { status: number }>)[o['code']];
   if (!known) fail('shape', `unknown error code ${String(o['code'])}`, req, res);
   if (known.status !== res.status) fail('shape', `code ${String(o['code'])} is documented as ${known.status}, answered ${res.status}`, req, res);
-  if (res.status === 401 && !(res.headers['www-authenticate'] ?? '').startsWith('Bearer')) {
-    fail('shape', '401 without a Bearer WWW-Authenticate challenge', req, res);
+  // client authentication (the revocation feed) challenges with Basic, every token failure with Bearer
+  const scheme = o['code'] === 'invalid_client' ? 'Basic' : 'Bearer';
+  if (res.status === 401 && !(res.headers['www-authenticate'] ?? '').startsWith(scheme)) {
+    fail('shape', `401 without a ${scheme} WWW-Authenticate challenge`, req, res);
   }
   if (res.status === 405 && !res.headers['allow']) fail('shape', '405 without Allow', req, res);
 }

@@ -15,7 +15,7 @@ describe('every signing algorithm works end to end', () => {
         const jwks = (await t.app.inject({ url: '/.well-known/jwks.json' })).json();
         assert.equal(jwks.keys.length, 1);
         for (const k of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(jwks.keys[0][k], undefined, `private member ${k} published`);
-        const { payload } = await jwtVerify(pair.access_token, createLocalJWKSet(jwks), { issuer: 'bastion', audience: 'bastion' });
+        const { payload } = await jwtVerify(pair.access_token, createLocalJWKSet(jwks), { issuer: t.config.jwt.issuer, audience: 'bastion' });
         assert.equal(typeof payload.sub, 'string');
       } finally {
         await t.close();

@@ -458,9 +458,11 @@ describe('seed contract (DESIGN.md §3)', () => {
 
     const token = await tokenLogin('/api/login', { username: 'kyle', password: 'p1' });
     assert.equal(decodeProtectedHeader(token).kid, key.kid, 'token names the published kid');
-    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: 'bastion', audience: 'bastion' });
+    // iss is the issuer discovery publishes (PUBLIC_URL by default, RFC 8414)
+    const { issuer } = asObject(await readJson(await call('/.well-known/oauth-authorization-server'), 200)) as { issuer: string };
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer, audience: 'bastion' });
     for (const claim of ['sub', 'iat', 'exp', 'jti', 'roles', 'iss', 'aud']) assert.ok(claim in payload, `claim ${claim} present`);
-    assert.equal(payload.iss, 'bastion');
+    assert.equal(payload.iss, issuer);
     assert.equal(payload.aud, 'bastion');
     assert.ok(Array.isArray(payload['roles']), 'roles is an array');
     assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), ACCESS_TTL_SEC, 'exp - iat = ACCESS_TTL');
@@ -468,6 +470,6 @@ describe('seed contract (DESIGN.md §3)', () => {
     // and a token that is not Bastion's does not verify
     const [h, p, s] = token.split('.') as [string, string, string];
     const tampered = `${h}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`;
-    await assert.rejects(jwtVerify(tampered, createLocalJWKSet(jwks), { issuer: 'bastion', audience: 'bastion' }));
+    await assert.rejects(jwtVerify(tampered, createLocalJWKSet(jwks), { issuer, audience: 'bastion' }));
   });
 });

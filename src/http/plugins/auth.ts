@@ -3,18 +3,25 @@
  *
  *   app.get('/reports', { preHandler: app.requireAuth }, handler)
  *   app.get('/admin', { preHandler: app.requireRoles('admin') }, handler)
+ *   app.get('/reports', { preHandler: app.requireScopes('reports:read') }, handler)
  *
  * Steps (DESIGN.md §2): extract the token (Authorization "Bearer"/"JWT", or the jwt
  * cookie) -> verify (signature, alg, iss, aud, typ, exp) -> revocation -> CSRF when the
- * token came from a cookie and the method is unsafe -> roles.
+ * token came from a cookie and the method is unsafe -> roles, or scopes. A machine client's
+ * token (client credentials, issue #12) passes requireAuth and requireScopes, never
+ * requireRoles (it has no roles), requireUser or requireFreshAuth. With LEGACY_JWT_* set,
+ * a token not typed as Bastion's (at+jwt) is verified as the old Flask app's instead and
+ * stands for the imported account it names (sessions/legacy.ts, issue #12).
  */
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../../errors/app-error.ts';
 import { toSeconds, type Clock } from '../../lib/clock.ts';
 import { constantTimeEqual } from '../../lib/random.ts';
+import type { LegacyTokens } from '../../sessions/legacy.ts';
 import type { SessionService } from '../../sessions/service.ts';
-import type { AccessClaims } from '../../tokens/claims.ts';
+import { isScopeToken } from '../../oauth/scopes.ts';
+import { isClientToken, scopesOf, type AccessClaims } from '../../tokens/claims.ts';
 import { ACCESS_COOKIE } from '../cookies.ts';
 import { ErrorBody } from '../schemas.ts';
 
@@ -26,8 +33,12 @@ declare module 'fastify' {
     requireAuth: preHandlerHookHandler;
     /** preHandler: requireAuth, then at least one of the roles */
     requireRoles(...roles: string[]): preHandlerHookHandler;
-    /** preHandler: requireAuth, and the password was proved within FRESH_LOGIN_WINDOW (FJE's fresh tokens) */
+    /** preHandler: requireUser, and the password was proved within FRESH_LOGIN_WINDOW (FJE's fresh tokens) */
     requireFreshAuth: preHandlerHookHandler;
+    /** preHandler: requireAuth, and a user's token, not a machine client's (routes about "my" account) */
+    requireUser: preHandlerHookHandler;
+    /** preHandler: requireAuth, and every listed scope in the token's `scope` (RFC 6750 §3.1: 403 insufficient_scope) */
+    requireScopes(...scopes: string[]): preHandlerHookHandler;
   }
   interface FastifyRequest {
     /** the verified claims, set by requireAuth */
@@ -64,7 +75,15 @@ function checkCsrf(request: FastifyRequest, claims: AccessClaims): void {
   if (typeof sent !== 'string' || !claims.csrf || !constantTimeEqual(sent, claims.csrf)) throw new AppError('csrf_failed');
 }
 
-async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService; freshLoginSec: number; clock: Clock }): Promise<void> {
+interface AuthOptions {
+  readonly sessions: SessionService;
+  readonly freshLoginSec: number;
+  readonly clock: Clock;
+  /** LEGACY_JWT_*: an old Flask app's tokens, for imported accounts, until the cut-over date (null: off) */
+  readonly legacy?: LegacyTokens | null;
+}
+
+async function authPlugin(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   app.decorateRequest('auth', null);
   app.decorateRequest('authSource', null);
 
@@ -81,7 +100,12 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
       return claims;
     };
     const cached = opts.sessions.verifyCached(token);
-    return cached ? settle(cached) : opts.sessions.verifySignature(token).then(settle);
+    if (cached) return settle(cached);
+    // a cache miss: a token not typed as Bastion's own (at+jwt) may be the old app's (issue #12)
+    if (opts.legacy?.accepts(token)) {
+      return opts.legacy.verify(token, { ip: request.ip ?? null, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null }).then(settle);
+    }
+    return opts.sessions.verifySignature(token).then(settle);
   };
 
   /** A guard: authentication, then `check` on the claims; callback style, so a cached token costs no promise. */
@@ -118,7 +142,24 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
     });
   };
 
+  /** A machine client is not a user: it has no account, sessions or password (issue #12). */
+  const userOnly = (claims: AccessClaims): void => {
+    if (isClientToken(claims)) throw new AppError('user_token_required');
+  };
+
+  const requireUser = guard((_request, claims) => userOnly(claims));
+
+  const requireScopes = (...scopes: string[]): preHandlerHookHandler => {
+    if (scopes.length === 0 || !scopes.every(isScopeToken)) throw new TypeError('requireScopes needs one or more scope tokens (RFC 6749 §3.3)');
+    const needed = scopes.join(' ');
+    return guard((_request, claims) => {
+      const granted = scopesOf(claims);
+      if (!scopes.every((s) => granted.includes(s))) throw new AppError('insufficient_scope', undefined, { details: { scope: needed } });
+    });
+  };
+
   const requireFreshAuth = guard((_request, claims) => {
+    userOnly(claims);
     const authTime = claims.auth_time;
     if (authTime === undefined || toSeconds(opts.clock.now()) - authTime > opts.freshLoginSec) {
       throw new AppError('fresh_login_required');
@@ -128,6 +169,8 @@ async function authPlugin(app: FastifyInstance, opts: { sessions: SessionService
   app.decorate('requireAuth', requireAuth);
   app.decorate('requireRoles', requireRoles);
   app.decorate('requireFreshAuth', requireFreshAuth);
+  app.decorate('requireUser', requireUser);
+  app.decorate('requireScopes', requireScopes);
 
   // Guarded routes get the padlock in OpenAPI without each route saying so.
   app.addHook('onRoute', (route) => {

@@ -35,7 +35,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/api/auth/sessions',
-      { preHandler: app.requireAuth, schema: { tags, summary: 'My active sessions', response: { 200: Type.Array(Session) } } },
+      { preHandler: app.requireUser, schema: { tags, summary: 'My active sessions', response: { 200: Type.Array(Session) } } },
       async (request) =>
         (await sessions.listSessions(request.auth!.sub)).map((f) => ({
           id: f.id,
@@ -50,7 +50,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.delete(
       '/api/auth/sessions/:id',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags, summary: 'Log out one of my sessions', params: Type.Object({ id: Type.String({ maxLength: 64 }) }) },
       },
       async (request, reply) => {
@@ -62,7 +62,7 @@ export function accountRoutes(services: Services): FastifyPluginAsyncTypebox {
 
     app.post(
       '/api/auth/logout-all',
-      { preValidation: emptyBodyAsObject, preHandler: app.requireAuth, schema: { tags, summary: 'Log out everywhere' } },
+      { preValidation: emptyBodyAsObject, preHandler: app.requireUser, schema: { tags, summary: 'Log out everywhere' } },
       async (request, reply) => {
         await sessions.revokeAll(request.auth!.sub, 'logout_all', auditContext(request));
         clearSessionCookies(reply, config.cookie);

@@ -118,7 +118,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
       '/api/auth/logout',
       {
         preValidation: emptyBodyAsObject,
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags, summary: 'End this session and revoke the presented access token', body: EmptyBody },
       },
       async (request, reply) => {
@@ -130,7 +130,7 @@ export function authRoutes(services: Services): FastifyPluginAsyncTypebox {
 
     app.get(
       '/api/auth/me',
-      { preHandler: app.requireAuth, schema: { tags, summary: 'The logged-in user, with the provider identities linked to it', response: { 200: Me } } },
+      { preHandler: app.requireUser, schema: { tags, summary: 'The logged-in user, with the provider identities linked to it', response: { 200: Me } } },
       async (request) => {
         const user = await users.get(request.auth!.sub);
         // has_password: an account made through a provider has none until it sets one (reset flow)

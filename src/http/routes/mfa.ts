@@ -66,7 +66,7 @@ export function mfaRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.post(
       '/api/auth/mfa/enroll',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags, summary: 'Start TOTP enrolment: a new secret, its otpauth:// URI and QR code', response: { 200: Enrollment } },
       },
       async (request, reply) => {
@@ -80,7 +80,7 @@ export function mfaRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.post(
       '/api/auth/mfa/confirm',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags, summary: 'Confirm enrolment with a code: TOTP is on; returns recovery codes once', body: CodeBody, response: { 200: RecoveryCodes } },
       },
       async (request, reply) => {

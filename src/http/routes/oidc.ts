@@ -179,7 +179,7 @@ export function oidcRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.delete(
       '/api/auth/identities/:identity',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: {
           tags: ['account'],
           summary: 'Unlink a provider identity from my account (refused when it is the last way to log in)',

@@ -4,11 +4,14 @@ import type { Services } from '../../services.ts';
 import { AppError } from '../../errors/app-error.ts';
 import { SHUTTING_DOWN } from '../../server/gate.ts';
 import { ping } from '../../storage/db.ts';
+import { jwksMaxAgeSec } from '../../oauth/discovery.ts';
 
 const Status = Type.Object({ status: Type.String() });
 
 /** Health for orchestrators and the JWKS for other services. */
 export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
+  // how long a cache may hide a new key after a rotation: under half the retired key's overlap (oauth/discovery.ts)
+  const jwksMaxAge = jwksMaxAgeSec(services.config.jwt.accessTtlSec + services.config.jwt.leewaySec);
   return async (app) => {
     app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
       status: 'ok',
@@ -33,7 +36,7 @@ export function opsRoutes(services: Services): FastifyPluginAsyncTypebox {
         },
       },
       async (_request, reply) => {
-        reply.header('cache-control', 'public, max-age=300');
+        reply.header('cache-control', `public, max-age=${jwksMaxAge}`);
         return services.keys.ring.jwks();
       },
     );

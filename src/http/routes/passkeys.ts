@@ -64,7 +64,7 @@ export function passkeyRoutes(services: Services): FastifyPluginAsyncTypebox {
     // --- my passkeys ----------------------------------------------------------------
     app.get(
       '/api/auth/passkeys',
-      { preHandler: app.requireAuth, schema: { tags, summary: 'My passkeys', response: { 200: Type.Array(Passkey) } } },
+      { preHandler: app.requireUser, schema: { tags, summary: 'My passkeys', response: { 200: Type.Array(Passkey) } } },
       async (request) => (await passkeys.list(request.auth!.sub)).map(publicPasskey),
     );
 
@@ -98,7 +98,7 @@ export function passkeyRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.patch(
       '/api/auth/passkeys/:id',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags, summary: 'Rename one of my passkeys', params: IdParams, body: RenameBody, response: { 200: Passkey } },
       },
       async (request) => publicPasskey(await passkeys.rename(request.auth!.sub, request.params.id, request.body.name, auditContext(request))),

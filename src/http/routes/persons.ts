@@ -15,7 +15,7 @@ export function personRoutes(services: Services): FastifyPluginAsyncTypebox {
     app.get(
       '/api/person/',
       {
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: { tags: ['people'], summary: 'People: name, email and age', response: { 200: Type.Array(Person) } },
       },
       async () => {

@@ -97,7 +97,7 @@ export function recoveryRoutes(services: Services): FastifyPluginAsyncTypebox {
       '/api/auth/confirm-email/resend',
       {
         preValidation: emptyBodyAsObject,
-        preHandler: app.requireAuth,
+        preHandler: app.requireUser,
         schema: {
           tags,
           summary: 'Mail a new confirmation link for my current, unconfirmed email',
