@@ -11,6 +11,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Db } from '../storage/db.ts';
 import { usernameKey } from '../users/model.ts';
+import { insertUser } from '../users/repo.ts';
 import { describeRef, type RawRecord, type RecordRef } from './records.ts';
 import { checkRecord, type ImportUser } from './user-record.ts';
 
@@ -155,30 +156,21 @@ async function freeUsername(tx: Db, base: string, taken: ReadonlySet<string>): P
 }
 
 async function insert(tx: Db, user: ImportUser, username: string, passwordHash: string, now: number): Promise<void> {
-  const id = randomUUID();
-  await tx
-    .insertInto('users')
-    .values({
-      id,
-      username,
-      username_key: usernameKey(username),
-      email: user.email,
-      display_name: user.name,
-      dob: user.dob,
-      password_hash: passwordHash,
-      disabled_at: user.active ? null : now,
-      tokens_valid_after: 0,
-      created_at: now,
-      updated_at: now,
-      email_confirmed_at: user.emailConfirmed ? now : null,
-      legacy_id: user.legacyId,
-      imported_at: now,
-    })
-    .execute();
-  if (user.roles.length > 0) {
-    await tx
-      .insertInto('user_roles')
-      .values(user.roles.map((role) => ({ user_id: id, role, created_at: now })))
-      .execute();
-  }
+  const row = {
+    id: randomUUID(),
+    username,
+    username_key: usernameKey(username),
+    email: user.email,
+    display_name: user.name,
+    dob: user.dob,
+    password_hash: passwordHash,
+    disabled_at: user.active ? null : now,
+    tokens_valid_after: 0,
+    created_at: now,
+    updated_at: now,
+    email_confirmed_at: user.emailConfirmed ? now : null,
+    legacy_id: user.legacyId,
+    imported_at: now,
+  };
+  await insertUser(tx, row, user.roles, now);
 }

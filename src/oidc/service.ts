@@ -21,7 +21,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Db } from '../storage/db.ts';
 import type { OidcIdentitiesTable } from '../storage/tables.ts';
 import { hasPassword, isValidEmail, normalizeEmail, NO_PASSWORD, usernameKey } from '../users/model.ts';
-import { findUserBy, findUserById, type UserWithRoles } from '../users/repo.ts';
+import { findUserBy, findUserById, insertUser, type UserWithRoles } from '../users/repo.ts';
 import { FlowStore, type FlowRow } from './flows.ts';
 import type { OidcProviders } from './providers.ts';
 
@@ -340,30 +340,27 @@ export class OidcService {
       const id = randomUUID();
       try {
         await this.db.transaction().execute(async (tx) => {
-          await tx
-            .insertInto('users')
-            .values({
-              id,
-              username,
-              username_key: usernameKey(username),
-              email: storedEmail,
-              display_name: claims.name?.slice(0, 200) ?? null,
-              dob: null,
-              password_hash: NO_PASSWORD,
-              disabled_at: null,
-              tokens_valid_after: 0,
-              created_at: now,
-              updated_at: now,
-              email_confirmed_at: storedEmail === null ? null : now,
-            })
-            .execute();
+          const row = {
+            id,
+            username,
+            username_key: usernameKey(username),
+            email: storedEmail,
+            display_name: claims.name?.slice(0, 200) ?? null,
+            dob: null,
+            password_hash: NO_PASSWORD,
+            disabled_at: null,
+            tokens_valid_after: 0,
+            created_at: now,
+            updated_at: now,
+            email_confirmed_at: storedEmail === null ? null : now,
+          };
+          await insertUser(tx, row, [], now);
           await this.insertIdentity(tx, id, providerId, issuer, claims, now);
         });
       } catch (err) {
-        const text = errorText(err);
-        if (isUniqueViolation(err) && text.includes('username')) continue;
+        if (err instanceof AppError && err.code === 'username_taken') continue;
         // someone else took the address a moment ago: the linking rules apply again on the next try
-        if (isUniqueViolation(err) && text.includes('email')) throw new AppError('oidc_link_required', undefined, { cause: err });
+        if (err instanceof AppError && err.code === 'email_taken') throw new AppError('oidc_link_required', undefined, { cause: err });
         throw err;
       }
       return (await findUserById(this.db, id))!;

@@ -1,5 +1,5 @@
 import { AppError } from '../errors/app-error.ts';
-import type { Db } from '../storage/db.ts';
+import { inTransaction, type Db } from '../storage/db.ts';
 import type { NewUserRow, UserRow } from '../storage/tables.ts';
 
 export type UserWithRoles = UserRow & { roles: string[] };
@@ -13,9 +13,10 @@ function uniqueViolation(err: unknown): AppError | null {
   return null;
 }
 
+/** Inserts the user and its roles, in `db`'s transaction or a new one; a taken name or email is its AppError. */
 export async function insertUser(db: Db, row: NewUserRow, roles: readonly string[], now: number): Promise<void> {
   try {
-    await db.transaction().execute(async (tx) => {
+    await inTransaction(db, async (tx) => {
       await tx.insertInto('users').values(row).execute();
       if (roles.length > 0) {
         await tx

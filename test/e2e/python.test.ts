@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
-import { buildTestApp, signupAndLogin, type TestApp } from '../helpers/app.ts';
-import { freePort } from '../helpers/postgres.ts';
+import { listenTestApp, signupAndLogin } from '../helpers/app.ts';
 import { ROOT } from '../helpers/server.ts';
 
 /** Debian's interpreter, which sees Debian's python3-* packages (a python3 earlier on PATH may not). */
@@ -30,26 +29,10 @@ async function python(issuer: string, audience: string, tokens: string[]): Promi
   return stdout.trim().split('\n').map((line) => JSON.parse(line) as Outcome);
 }
 
-/** Bastion in-process on a loopback port whose URL is its PUBLIC_URL, hence its issuer. */
-async function listenBastion(env: Record<string, string>): Promise<{ t: TestApp; url: string }> {
-  for (let attempt = 0; ; attempt += 1) {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const t = await buildTestApp({ PUBLIC_URL: url, ...env });
-    try {
-      await t.app.listen({ host: '127.0.0.1', port });
-      return { t, url };
-    } catch (err) {
-      await t.close();
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
-    }
-  }
-}
-
 describe('a Python service with PyJWT verifies Bastion tokens from discovery alone', () => {
   for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
     test(`${alg}: a token verifies (iss, aud, exp, typ); tampered and foreign ones do not`, async () => {
-      const { t, url } = await listenBastion({ JWT_ALG: alg });
+      const { t, url } = await listenTestApp({ JWT_ALG: alg });
       try {
         const { access_token: token } = await signupAndLogin(t.app);
         const [h, p, s] = token.split('.') as [string, string, string];
@@ -77,7 +60,7 @@ describe('a Python service with PyJWT verifies Bastion tokens from discovery alo
   }
 
   test('metadata that names another issuer is refused (RFC 8414 §3.3)', async () => {
-    const { t, url } = await listenBastion({ JWT_ISSUER: 'https://auth.example.com' });
+    const { t, url } = await listenTestApp({ JWT_ISSUER: 'https://auth.example.com' });
     try {
       const { access_token: token } = await signupAndLogin(t.app);
       await assert.rejects(python(url, 'bastion', [token]), (err: { code?: number; stderr?: string }) => err.code === 1 && /RFC 8414/.test(err.stderr ?? ''));

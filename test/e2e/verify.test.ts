@@ -12,28 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { decodeProtectedHeader, generateKeyPair, SignJWT, type JSONWebKeySet } from 'jose';
 import { createVerifier, DiscoveryError, expressVerifier, fastifyVerifier, FeedError, VerifyError, type Verifier } from 'bastion/verify';
-import { buildTestApp, type TestApp } from '../helpers/app.ts';
-import { freePort } from '../helpers/postgres.ts';
+import { listenTestApp, type TestApp } from '../helpers/app.ts';
 import { ROOT } from '../helpers/server.ts';
 
 const PASSWORD = 'correct horse battery';
-
-/** Bastion in-process on a loopback port whose URL is its PUBLIC_URL, hence its issuer. */
-async function listenBastion(env: Record<string, string> = {}): Promise<{ t: TestApp; url: string }> {
-  for (let attempt = 0; ; attempt += 1) {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const t = await buildTestApp({ PUBLIC_URL: url, AUTH_RATE_LIMIT: '100000', ...env });
-    try {
-      await t.app.listen({ host: '127.0.0.1', port });
-      return { t, url };
-    } catch (err) {
-      await t.close();
-      // another process took the port between freePort and listen: try another
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
-    }
-  }
-}
 
 async function post(base: string, path: string, body: unknown, token?: string): Promise<Response> {
   return fetch(`${base}${path}`, {
@@ -101,7 +83,7 @@ let verifier: Verifier;
 const lags: Array<[string, number]> = [];
 
 before(async () => {
-  bastion = await listenBastion({ ACCESS_TTL: '10m' });
+  bastion = await listenTestApp({ ACCESS_TTL: '10m', AUTH_RATE_LIMIT: '100000' });
   const { app } = bastion.t;
   for (const name of ['alice', 'bob']) {
     const res = await post(bastion.url, '/api/auth/signup', { username: name, password: PASSWORD });

@@ -233,7 +233,10 @@ describe('fuzz: every route with random and malformed input', () => {
 
   test('every documented path × every method × auth variants: honest 404/405, invariants always', async () => {
     await refreshSecrets(fx);
-    const auths = [undefined, 'Bearer garbage', `Bearer ${FRESH.user}`, `Bearer ${FRESH.admin}`, `JWT ${FRESH.admin}`];
+    // Routing (404/405, Allow) is the same on both databases; what PostgreSQL adds is the handlers'
+    // queries, which the admin's token reaches: the PostgreSQL pass keeps two of the five variants.
+    const every = [undefined, 'Bearer garbage', `Bearer ${FRESH.user}`, `Bearer ${FRESH.admin}`, `JWT ${FRESH.admin}`];
+    const auths = DIALECT === 'postgres' ? [undefined, `Bearer ${FRESH.admin}`] : every;
     for (const [template, documented] of fx.templates) {
       const allowed = new Set<Method>(documented);
       if (allowed.has('GET')) allowed.add('HEAD');

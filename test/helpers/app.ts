@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config/load.ts';
 import { testDatabaseUrl } from './db.ts';
+import { freePort } from './postgres.ts';
 
 /**
  * argon2id with the smallest honest cost: the algorithm stays, only the cost drops (STYLE.md
@@ -52,6 +53,26 @@ export async function buildTestApp(env: Record<string, string> = {}, options: Bu
 }
 
 /** Signs up and logs in through the API; returns the token pair. */
+/**
+ * buildTestApp listening on a free loopback port, with PUBLIC_URL (so the issuer and the
+ * discovery document) naming that address: Bastion as other services reach it.
+ */
+export async function listenTestApp(env: Record<string, string> = {}): Promise<{ t: TestApp; url: string }> {
+  for (let attempt = 0; ; attempt += 1) {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const t = await buildTestApp({ PUBLIC_URL: url, ...env });
+    try {
+      await t.app.listen({ host: '127.0.0.1', port });
+      return { t, url };
+    } catch (err) {
+      await t.close();
+      // another process took the port between freePort and listen: try another
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
+  }
+}
+
 export async function signupAndLogin(app: FastifyInstance, username = 'alice', password = 'correct horse battery') {
   const signup = await app.inject({ method: 'POST', url: '/api/auth/signup', payload: { username, password } });
   if (signup.statusCode !== 201) throw new Error(`signup failed: ${signup.body}`);
