@@ -238,12 +238,37 @@ export function sqliteScale(config: Config): Finding[] {
   ];
 }
 
+/**
+ * The tokens' `iss` is PUBLIC_URL unless JWT_ISSUER says otherwise (RFC 8414 §2), and
+ * PUBLIC_URL defaults to http://HOST:PORT. With HOST on every interface or PORT=0 that
+ * names no address another service can use, and instances on other ports would each name
+ * another issuer and refuse each other's tokens.
+ */
+export function issuer(config: Config): Finding[] {
+  let url: URL;
+  try {
+    url = new URL(config.jwt.issuer);
+  } catch {
+    return []; // an explicit JWT_ISSUER that is not a URL (e.g. "bastion"): chosen on purpose
+  }
+  const unspecified = ['0.0.0.0', '[::]'].includes(url.hostname);
+  if (!unspecified && url.port !== '0') return [];
+  return [
+    warning(
+      'issuer',
+      `the tokens' issuer is ${config.jwt.issuer} (PUBLIC_URL is not set, so it is http://HOST:PORT): no other service can fetch its discovery document there, and instances on other ports name other issuers and refuse each other's tokens`,
+      'set PUBLIC_URL to the URL clients and services use (the same on every instance), or JWT_ISSUER',
+    ),
+  ];
+}
+
 export function configFindings(config: Config): Finding[] {
   return [
     ...cookieSecure(config),
     ...cookieSameSite(config),
     ...corsOrigins(config),
     ...demoMode(config),
+    ...issuer(config),
     ...jwtSecret(config),
     ...keysAtRestConfig(config),
     ...trustProxyConfig(config),

@@ -16,6 +16,7 @@ export const CHECK_IDS = [
   'cookie-samesite',
   'cors-origins',
   'demo-mode',
+  'issuer',
   'jwt-secret',
   'key-age',
   'keys-at-rest',

@@ -136,6 +136,17 @@ describe('bastion doctor', { concurrency: true }, () => {
     assert.deepEqual(of(await runDoctor(settings(t, { HOST: '0.0.0.0' })), 'demo-mode'), []);
   });
 
+  test('issuer: the default issuer names an unspecified address or port 0', async (t) => {
+    const everywhere = await runDoctor(settings(t, { HOST: '0.0.0.0' }));
+    assert.deepEqual(of(everywhere, 'issuer').map((f) => f.level), ['warning']);
+    assert.match(of(everywhere, 'issuer')[0]!.message, /http:\/\/0\.0\.0\.0:/);
+    assert.deepEqual(of(await runDoctor(settings(t, { PORT: '0' })), 'issuer').map((f) => f.level), ['warning']);
+
+    assert.deepEqual(of(await runDoctor(settings(t, { HOST: '0.0.0.0', PUBLIC_URL: 'https://auth.example.com' })), 'issuer'), []);
+    assert.deepEqual(of(await runDoctor(settings(t, { HOST: '0.0.0.0', JWT_ISSUER: 'bastion' })), 'issuer'), []);
+    assert.deepEqual(of(await runDoctor(settings(t)), 'issuer'), [], 'the default 127.0.0.1:8085 is a real address');
+  });
+
   test('jwt-secret: HS256 with a short, dictionary or low-entropy secret; never printed', async (t) => {
     const hs = (secret: string, previous?: string) => settings(t, { JWT_ALG: 'HS256', JWT_SECRET: secret, ...(previous ? { JWT_SECRET_PREVIOUS: previous } : {}) });
     const cases: Array<[string, 'error' | 'warning']> = [
