@@ -29,11 +29,20 @@ test('needsRehash when the parameters change', async () => {
   assert.equal(needsRehash('garbage', LOW), true);
 });
 
-/** the nice value of each thread of this process (Linux /proc, field 19 of stat) */
+/**
+ * The nice value of each thread of this process (Linux /proc, field 19 of stat). A thread
+ * may end between the listing and the read (the hasher ends idle threads): it is skipped.
+ */
 const threadNices = () =>
-  readdirSync('/proc/self/task').map((tid) => {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  readdirSync('/proc/self/task').flatMap((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
   });
 
 test('hashing runs on its own threads at a lower priority, at most `threads` at once, in order', async () => {
