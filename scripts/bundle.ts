@@ -48,7 +48,8 @@ export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string
     // CommonJS packages inside an ESM bundle still call require() for node: built-ins.
     banner: { js: "import { createRequire as __bastionCreateRequire } from 'node:module'; const require = __bastionCreateRequire(import.meta.url);" },
     sourcemap: 'linked',
-    legalComments: 'none',
+    // the bundled packages' license comments stay with their code (MIT and the like ask for the notice)
+    legalComments: 'eof',
     logLevel: 'warning',
   });
   // Chunk names carry a content hash: drop those of earlier builds, once no process started
