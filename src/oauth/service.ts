@@ -11,7 +11,7 @@ import type { Config } from '../config/load.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { KeyService } from '../keys/service.ts';
 import { toSeconds, type Clock } from '../lib/clock.ts';
-import { findTokenWithFamily } from '../sessions/repo.ts';
+import { findTokenWithFamily, sessionLapse } from '../sessions/repo.ts';
 import { waitForStamp, type RevocationList } from '../sessions/revocation.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { Db } from '../storage/db.ts';
@@ -140,9 +140,7 @@ export class OAuthService {
   private async introspectRefresh(parts: RefreshTokenParts): Promise<Introspection> {
     const row = await findTokenWithFamily(this.db, parts.id);
     if (!row || !refreshSecretMatches(parts.secret, row.secret_hash)) return INACTIVE;
-    const now = this.clock.now();
-    const idle = now - row.family_last_used_at > this.config.session.idleTtlSec * 1000;
-    if (row.used_at !== null || row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now || idle) return INACTIVE;
+    if (row.used_at !== null || sessionLapse(row, this.clock.now(), this.config.session.idleTtlSec * 1000)) return INACTIVE;
     const user = await findUserById(this.db, row.user_id);
     if (!user || user.disabled_at !== null) return INACTIVE;
     return { active: true, sub: user.id, username: user.username, iss: this.config.jwt.issuer, exp: toSeconds(row.expires_at), sid: row.family_id };
@@ -174,8 +172,7 @@ export class OAuthService {
     if (clientToken && claims.sub !== client.id) {
       throw new AppError('unauthorized_client', 'This token was issued to another client; only that client may revoke it (RFC 7009 section 2.1)');
     }
-    // denied until it could no longer pass anyway: exp plus the leeway the guard allows
-    await this.revocations.revokeToken(claims.jti, (claims.exp + this.config.jwt.leewaySec) * 1000);
+    await this.revocations.revokeToken(claims.jti, claims.exp, this.config.jwt.leewaySec);
     await this.audit.record('token_revoked', {
       ...by,
       userId: clientToken ? null : claims.sub,

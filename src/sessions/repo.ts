@@ -47,6 +47,16 @@ export async function insertRefreshToken(
 
 export type TokenWithFamily = NonNullable<Awaited<ReturnType<typeof findTokenWithFamily>>>;
 
+/**
+ * Why a refresh token's session no longer stands at `now`, or null while it does: the
+ * token or its family revoked or expired, or the family idle longer than `idleTtlMs`.
+ * (Whether the token itself is still unspent is the caller's question.)
+ */
+export function sessionLapse(row: TokenWithFamily, now: number, idleTtlMs: number): 'ended' | 'idle' | null {
+  if (row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return 'ended';
+  return now - row.family_last_used_at > idleTtlMs ? 'idle' : null;
+}
+
 /** The token and its family, for rotation. */
 export function findTokenWithFamily(db: Db, tokenId: string) {
   return db

@@ -83,9 +83,9 @@ export class RevocationList {
     return user !== undefined && claims.iat < user.notBeforeSec;
   }
 
-  /** Denies one access token until it would have expired anyway. */
-  async revokeToken(jti: string, expiresAtMs: number, db: Db = this.db): Promise<void> {
-    await this.record({ kind: 'jti', subject: jti, not_before: null, expires_at: expiresAtMs }, db);
+  /** Denies one access token until it could no longer pass anyway: its `exp` plus the verification leeway. */
+  async revokeToken(jti: string, expSec: number, leewaySec: number, db: Db = this.db): Promise<void> {
+    await this.record({ kind: 'jti', subject: jti, not_before: null, expires_at: (expSec + leewaySec) * 1000 }, db);
   }
 
   /** Voids every access token of one session (they all carry its id as `sid`). */

@@ -163,11 +163,10 @@ export class SessionService {
     // read again: a concurrent refresh may have spent the token or revoked the family meanwhile
     const row = await repo.findTokenWithFamily(tx, parts.id);
     const now = this.clock.now(); // after the wait for the lock, so grace and idle are measured from now
-    if (!row || row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now) return INVALID;
-    if (now - row.family_last_used_at > this.config.session.idleTtlSec * 1000) {
-      await repo.revokeFamilies(tx, { familyId: row.family_id }, 'idle', now);
-      return INVALID;
-    }
+    if (!row) return INVALID;
+    const lapse = repo.sessionLapse(row, now, this.config.session.idleTtlSec * 1000);
+    if (lapse === 'idle') await repo.revokeFamilies(tx, { familyId: row.family_id }, 'idle', now);
+    if (lapse) return INVALID;
     if (row.used_at === null) return this.rotate(tx, row, parts.secret, now);
     if (now - row.used_at <= this.config.session.reuseGraceSec * 1000) return this.resend(tx, row, parts.secret);
     // The revocation must commit even though the request fails (sb GrantRefreshTokenSwap).
@@ -208,8 +207,7 @@ export class SessionService {
   /** Ends the session of the presented access token, its other access tokens, and that token itself. */
   async logout(claims: AccessClaims, context: AuditContext = {}): Promise<void> {
     if (claims.sid) await this.endSession(claims.sub, claims.sid).catch(ignoreMissingSession);
-    // kept until the token would fail on its own: exp plus the verification leeway
-    await this.revocations.revokeToken(claims.jti, (claims.exp + this.config.jwt.leewaySec) * 1000);
+    await this.revocations.revokeToken(claims.jti, claims.exp, this.config.jwt.leewaySec);
     await this.audit.record('logout', { ...context, userId: claims.sub, details: { session: claims.sid ?? null } });
   }
 
