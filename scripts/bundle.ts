@@ -5,13 +5,15 @@
  * Kysely 262, and start-up spent about a second of CPU doing that. One bundle loads in a
  * fraction of it (measured by `npm run bench`, "start to first 200").
  *
- * Kept outside the bundle: native addons, and packages that read files of their own at run
- * time (Swagger UI serves its static directory) or load optionally (pg's native binding,
- * pino-pretty, nodemailer). `npx tsx scripts/bundle.ts` or `npm run build` writes it.
+ * Kept outside the bundle: native addons, and packages that load optionally (pg's native
+ * binding, pino-pretty, nodemailer). Swagger UI is bundled (loading its CommonJS files and
+ * their yaml and @fastify/static copies one by one took ~170 ms of start-up); the directory
+ * it serves its static files from is found in node_modules at run time.
+ * `npx tsx scripts/bundle.ts` or `npm run build` writes it.
  */
-import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -23,12 +25,30 @@ const OLD_CHUNKS_MS = 10 * 60_000;
 const EXTERNAL = [
   'better-sqlite3',
   '@node-rs/*',
-  '@fastify/swagger-ui',
   'pg',
   'pg-native',
   'pino-pretty',
   'nodemailer',
 ];
+
+/**
+ * @fastify/swagger-ui finds its logo and static files through `__dirname`, which in a bundle
+ * would name dist/bin: it is replaced by the installed package's directory, resolved when the
+ * bin runs (the bundle's `require` is created for its own location, so node_modules is found
+ * as for any import).
+ */
+const swaggerUiFiles: Plugin = {
+  name: 'swagger-ui-files',
+  setup(esbuild) {
+    esbuild.onLoad({ filter: /[\\/]@fastify[\\/]swagger-ui[\\/](index|lib[\\/]routes)\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('__dirname')) throw new Error(`${args.path} no longer uses __dirname: check how it finds its static files`);
+      const packageDir = "require('node:path').dirname(require.resolve('@fastify/swagger-ui/package.json'))";
+      const dir = /routes\.js$/.test(args.path) ? `(${packageDir} + '/lib')` : `(${packageDir})`;
+      return { contents: source.replaceAll('__dirname', dir), loader: 'js', resolveDir: dirname(args.path) };
+    });
+  },
+};
 
 /** Writes the bundle into `outdir` (default dist/bin), returns the path of the entry file. */
 export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string> {
@@ -45,6 +65,7 @@ export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string
     format: 'esm',
     target: 'node20',
     external: EXTERNAL,
+    plugins: [swaggerUiFiles],
     // CommonJS packages inside an ESM bundle still call require() for node: built-ins.
     banner: { js: "import { createRequire as __bastionCreateRequire } from 'node:module'; const require = __bastionCreateRequire(import.meta.url);" },
     sourcemap: 'linked',

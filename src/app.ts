@@ -18,6 +18,7 @@ import { AUTH_WINDOW_MS, installResponseHeaders, registerAuthRateLimit } from '.
 import { registerWeb } from './http/plugins/web.ts';
 import { httpsOptions, reloadOnSighup } from './http/tls.ts';
 import { rejectNulCharacters } from './http/plugins/input.ts';
+import { schemaCompilers } from './http/schema-compilers.ts';
 import { installRequestLogging, loggingOptions } from './http/logging.ts';
 import { installDrainGate } from './server/gate.ts';
 import { accountRoutes } from './http/routes/account.ts';
@@ -178,6 +179,8 @@ export interface BuildOptions {
   readonly logStream?: DestinationStream;
   /** a team's own routes, registered with the guard available (see README "Protect your own routes") */
   readonly routes?: FastifyPluginAsync;
+  /** compile every route schema while building (tests: a schema that cannot compile fails here, not on first use) */
+  readonly eagerSchemas?: boolean;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -192,6 +195,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Unknown fields are refused, not silently dropped, and types are not coerced:
     // a request means exactly what it says (ASVS 5.1.3 / 5.1.4).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // schemas compile on a route's first use (start-up time and memory; see the module)
+    schemaController: { compilersFactory: schemaCompilers(options.eagerSchemas ?? false) },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // while closing, requests reach the drain gate (server/gate.ts): 503 in the one shape
     return503OnClosing: false,

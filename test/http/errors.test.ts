@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { bearer, buildTestApp, signupAndLogin, type TestApp } from '../helpers/app.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.ts';
+import { bearer, buildTestApp, signupAndLogin, tempDir, testConfig, type TestApp } from '../helpers/app.ts';
 
 /** Every error leaves in one flat shape with a known code: no stack, no library text. */
 function assertError(res: { statusCode: number; body: string; headers: Record<string, unknown> }, status: number, code: string) {
@@ -73,6 +75,50 @@ describe('errors', () => {
   test('/readyz and /healthz', async () => {
     assert.deepEqual((await t.app.inject({ url: '/healthz' })).json(), { status: 'ok' });
     assert.deepEqual((await t.app.inject({ url: '/readyz' })).json(), { status: 'ready' });
+  });
+});
+
+describe('route schemas (compiled on first use)', () => {
+  test('built eagerly, every route schema of Bastion compiles', async () => {
+    const t = await buildTestApp({}, { eagerSchemas: true });
+    try {
+      assertError(await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'a' } }), 400, 'validation_failed');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a schema that cannot compile stops an eager build; lazily, validation and responses still follow the schemas', async () => {
+    const routes = async (app: FastifyInstance) => {
+      app.post('/bad', { schema: { body: { type: 'object', properties: { a: { type: 'no-such-type' } } } } }, async () => ({}));
+    };
+    const { dir, remove } = tempDir();
+    await assert.rejects(buildApp(testConfig({}, dir), { eagerSchemas: true, routes }), /no-such-type|schema/i);
+    remove();
+
+    const headed = async (app: FastifyInstance) => {
+      app.get(
+        '/versioned',
+        {
+          schema: {
+            headers: { type: 'object', properties: { 'X-Api-Version': { type: 'string', enum: ['v1'] } }, required: ['X-Api-Version'] },
+            response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } },
+          },
+        },
+        async () => ({ ok: true, secret: 'not in the schema, so never sent' }),
+      );
+    };
+    const t = await buildTestApp({}, { routes: headed });
+    try {
+      // header names arrive in lower case: the schema's mixed-case names must still apply
+      assertError(await t.app.inject({ url: '/versioned' }), 400, 'validation_failed');
+      assertError(await t.app.inject({ url: '/versioned', headers: { 'x-api-version': 'v2' } }), 400, 'validation_failed');
+      const ok = await t.app.inject({ url: '/versioned', headers: { 'X-Api-Version': 'v1' } });
+      assert.equal(ok.statusCode, 200);
+      assert.deepEqual(ok.json(), { ok: true });
+    } finally {
+      await t.close();
+    }
   });
 });
 
