@@ -12,7 +12,7 @@ import { toSeconds, type Clock } from '../lib/clock.ts';
 import { randomToken } from '../lib/random.ts';
 import type { KeyService } from '../keys/service.ts';
 import type { KeyRing } from '../tokens/keys.ts';
-import type { Db } from '../storage/db.ts';
+import { dialectOf, type Db } from '../storage/db.ts';
 import { issueAccessToken, verifyAccessToken } from '../tokens/access.ts';
 import type { AccessClaims } from '../tokens/claims.ts';
 import {
@@ -87,12 +87,21 @@ export class SessionService {
 
   constructor(
     private readonly db: Db,
-    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec' | 'session' | 'tokenCacheSize'>,
+    private readonly config: Pick<Config, 'jwt' | 'refreshTtlSec' | 'session' | 'tokenCacheSize' | 'databaseUrl'>,
     private readonly keys: KeyService,
     private readonly revocations: RevocationList,
     private readonly clock: Clock,
     private readonly audit: AuditLog,
-  ) {}
+  ) {
+    this.lockedFromBegin = dialectOf(config.databaseUrl) === 'sqlite';
+  }
+
+  /**
+   * SQLite transactions here begin IMMEDIATE: the database's write lock is held from the
+   * first statement, so nothing can change a row between a read and the commit. PostgreSQL
+   * locks rows only when asked (FOR UPDATE), after which a row read earlier must be read again.
+   */
+  private readonly lockedFromBegin: boolean;
 
   observe(observer: SessionObserver): void {
     this.observers.push(observer);
@@ -159,9 +168,12 @@ export class SessionService {
     const seen = await repo.findTokenWithFamily(tx, parts.id);
     // a wrong secret is refused before taking any lock: forged tokens cannot queue up a family
     if (!seen || !refreshSecretMatches(parts.secret, seen.secret_hash)) return INVALID;
-    await repo.lockFamily(tx, seen.family_id);
-    // read again: a concurrent refresh may have spent the token or revoked the family meanwhile
-    const row = await repo.findTokenWithFamily(tx, parts.id);
+    let row: repo.TokenWithFamily | undefined = seen;
+    if (!this.lockedFromBegin) {
+      await repo.lockFamily(tx, seen.family_id);
+      // read again: a concurrent refresh may have spent the token or revoked the family meanwhile
+      row = await repo.findTokenWithFamily(tx, parts.id);
+    }
     const now = this.clock.now(); // after the wait for the lock, so grace and idle are measured from now
     if (!row) return INVALID;
     const lapse = repo.sessionLapse(row, now, this.config.session.idleTtlSec * 1000);

@@ -3,11 +3,12 @@
  * (STYLE.md §4.7), so the same code serves the server, the CLI and the tests.
  */
 import { randomUUID } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors, jwtVerify, type JWTHeaderParameters } from 'jose';
 import type { JwtAlg } from '../config/schema.ts';
 import { AppError } from '../errors/app-error.ts';
 import { asAccessClaims, isClientToken, type AccessClaims } from './claims.ts';
 import type { KeyRing, SigningKey } from './keys.ts';
+import { signCompact } from './sign.ts';
 
 /** RFC 9068 §2.1: access tokens are typed, so an ID token or other JWT cannot pass as one. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -47,9 +48,7 @@ export async function issueAccessToken(input: IssueInput): Promise<{ token: stri
   };
   // a client's own token leaves `roles` out (RFC 9068 §2.2.3.1: roles belong to users)
   const { roles: _none, ...withoutRoles } = claims;
-  const token = await new SignJWT(isClientToken(claims) ? withoutRoles : { ...claims })
-    .setProtectedHeader({ alg: input.key.alg, kid: input.key.kid, typ: ACCESS_TOKEN_TYP })
-    .sign(input.key.signKey);
+  const token = signCompact(input.key.alg, { kid: input.key.kid, typ: ACCESS_TOKEN_TYP }, isClientToken(claims) ? withoutRoles : claims, input.key.signKey);
   return { token, claims };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { base64url, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { base64url, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, UnsecuredJWT, type JSONWebKeySet } from 'jose';
 import type { JwtAlg } from '../../../src/config/schema.ts';
 import { AppError } from '../../../src/errors/app-error.ts';
 import { issueAccessToken, verifyAccessToken } from '../../../src/tokens/access.ts';
@@ -37,6 +37,24 @@ describe('access tokens', () => {
       assert.equal(verified.exp - verified.iat, 900);
     });
   }
+
+  test('tokens verify with jose against the published JWKS, as another service checks them (ES256: r||s, 64 bytes)', async () => {
+    for (const alg of ['EdDSA', 'ES256', 'RS256'] as const) {
+      const ring = await ringFor(alg);
+      const { token } = await issueAccessToken({ ...base, sub: 'u1', roles: ['user'], key: ring.active });
+      const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(ring.jwks() as JSONWebKeySet), {
+        algorithms: [alg],
+        issuer: 'bastion',
+        audience: 'bastion',
+        typ: 'at+jwt',
+        currentDate: new Date(NOW * 1000),
+      });
+      assert.equal(protectedHeader.kid, ring.active.kid);
+      assert.deepEqual(payload.roles, ['user']);
+      const signature = Buffer.from(token.split('.')[2]!, 'base64url');
+      assert.equal(signature.length, { EdDSA: 64, ES256: 64, RS256: 256 }[alg], alg);
+    }
+  });
 
   test('HS256 with a shared secret', async () => {
     const ring = new KeyRing(secretSigningKey('s'.repeat(32)));
