@@ -226,6 +226,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const services = await openServices(config, options.clock ?? systemClock, app.log);
   app.decorate('services', services);
   app.addHook('onClose', async () => closeServices(services));
+  try {
+    await assemble(app, services, config, options);
+    await app.ready();
+  } catch (err) {
+    // e.g. a route that cannot be registered: the database, its pool and timers must not outlive the failed build
+    await closeServices(services).catch(() => undefined);
+    throw err;
+  }
+  return app;
+}
+
+/** Hooks, parsers, plugins and routes, on an app whose services are open. */
+async function assemble(app: FastifyInstance, services: Services, config: Config, options: BuildOptions): Promise<void> {
   installDrainGate(app);
   installErrorHandling(app);
 
@@ -263,8 +276,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await registerWeb(app);
   if (options.routes) await app.register(options.routes);
   if (config.tls) reloadOnSighup(app, config.tls);
-  await app.ready();
-  return app;
 }
 
 declare module 'fastify' {
