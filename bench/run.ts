@@ -22,7 +22,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { ensureDebianPackages } from '../scripts/packages.ts';
 import { psql, startPostgres } from '../test/helpers/postgres.ts';
 import { compare, measure, together, type LoadOptions, type LoadResult, type Plan } from './lib/load.ts';
-import { bastionMain, ROOT, rssMb, startServer, type Server } from './lib/servers.ts';
+import { bastionMain, bastionNodeFlags, ROOT, rssMb, startServer, type Server } from './lib/servers.ts';
 import { measureStartup } from './startup.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 6);
@@ -58,7 +58,7 @@ const bastionEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
 });
 
 const startBastion = (name: string, databaseUrl: string, extra?: Record<string, string>) =>
-  startServer(name, [bastionMain, 'serve', '--demo'], bastionEnv(databaseUrl, extra));
+  startServer(name, [...bastionNodeFlags, bastionMain, 'serve', '--demo'], bastionEnv(databaseUrl, extra));
 
 const target = (server: Server, path: string, extra: Partial<LoadOptions> = {}, connections = CONNECTIONS): LoadOptions => ({
   url: server.url + path,
@@ -177,7 +177,7 @@ const started = performance.now();
 try {
   // 7. start-up and idle memory first, on a quiet machine
   const startups = [];
-  for (let i = 0; i < (SMOKE ? 1 : 3); i += 1) startups.push(await measureStartup([bastionMain, 'serve'], {}, IDLE_MS));
+  for (let i = 0; i < (SMOKE ? 1 : 3); i += 1) startups.push(await measureStartup([...bastionNodeFlags, bastionMain, 'serve'], {}, IDLE_MS));
   const startMs = startups.map((s) => s.firstOkMs).sort((a, b) => a - b)[Math.floor(startups.length / 2)]!;
 
   const secret = randomBytes(32).toString('base64url');

@@ -5,6 +5,7 @@
  * shows the median. Needs dist/ (`npm run build`). Linux only (/proc).
  *
  *   bundled    node dist/bin/bastion.mjs serve      (npm start, the bastion bin: one esbuild bundle)
+ * each with the node flags of `npm start`
  *   compiled   node dist/cli/main.js serve          (tsc's output, file by file: how npm start ran before the bundle)
  *   tsx        node --import tsx src/cli/main.ts serve   (how npm start ran before)
  *
@@ -15,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/postgres.ts';
-import { cpuUs, rssMb } from './lib/servers.ts';
+import { bastionNodeFlags, cpuUs, rssMb } from './lib/servers.ts';
 
 /** STARTUP_ROOT=<another checkout> measures that one (e.g. a `git archive` of an older commit, for a before/after). */
 const ROOT = process.env['STARTUP_ROOT'] ?? new URL('..', import.meta.url).pathname;
@@ -23,9 +24,9 @@ const IDLE_MS = 2000;
 const TIMEOUT_MS = 60_000;
 
 export const MODES: Record<string, { args: string[]; needs: string }> = {
-  bundled: { args: [join(ROOT, 'dist/bin/bastion.mjs'), 'serve'], needs: join(ROOT, 'dist/bin/bastion.mjs') },
-  compiled: { args: [join(ROOT, 'dist/cli/main.js'), 'serve'], needs: join(ROOT, 'dist/cli/main.js') },
-  tsx: { args: ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve'], needs: join(ROOT, 'src/cli/main.ts') },
+  bundled: { args: [...bastionNodeFlags, join(ROOT, 'dist/bin/bastion.mjs'), 'serve'], needs: join(ROOT, 'dist/bin/bastion.mjs') },
+  compiled: { args: [...bastionNodeFlags, join(ROOT, 'dist/cli/main.js'), 'serve'], needs: join(ROOT, 'dist/cli/main.js') },
+  tsx: { args: [...bastionNodeFlags, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve'], needs: join(ROOT, 'src/cli/main.ts') },
 };
 
 export interface StartupSample {

@@ -64,6 +64,12 @@ export function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** The node flags `npm start` runs Bastion with (package.json): the bench measures Bastion as it is deployed. */
+export const bastionNodeFlags: string[] = (() => {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
+  return start.slice(1, start.findIndex((word) => word.endsWith('.mjs') || word.endsWith('.js')));
+})();
+
 /** BENCH_BASTION_ROOT=<another checkout, built> measures that Bastion instead (a before/after). */
 export const bastionMain = ((root: string) => {
   const bundled = join(root, 'dist/bin/bastion.mjs');

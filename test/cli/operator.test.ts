@@ -346,8 +346,9 @@ describe('deploy/bastion.service', () => {
       assert.ok(values && values.length > 0, `[Service] has no ${key}=`);
       return values.at(-1)!;
     };
-    const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { bastion: string } }).bin.bastion;
-    assert.equal(one('ExecStart'), `/usr/bin/node /opt/bastion/${bin} serve`);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { bastion: string }; scripts: { start: string } };
+    // the unit runs node with the flags `npm start` uses (the young generation's size: memory)
+    assert.equal(one('ExecStart'), `/usr/bin/${pkg.scripts.start.replace(pkg.bin.bastion, `/opt/bastion/${pkg.bin.bastion}`)}`);
     assert.equal(one('User'), 'bastion');
     assert.equal(one('EnvironmentFile'), '/etc/bastion/env');
     assert.equal(one('Restart'), 'on-failure');

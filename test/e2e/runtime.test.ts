@@ -140,10 +140,13 @@ describe('npm scripts', () => {
       dependencies: Record<string, string>;
       devDependencies: Record<string, string>;
     };
-    assert.equal(pkg.scripts['start'], `node ${BIN} serve`);
-    assert.equal(pkg.scripts['demo'], `node ${BIN} serve --demo`);
-    assert.equal(pkg.scripts['bastion'], `node ${BIN}`);
+    // one set of node flags wherever Bastion is started (the young generation's cap: memory)
+    const flags = '--max-semi-space-size=4';
+    assert.equal(pkg.scripts['start'], `node ${flags} ${BIN} serve`);
+    assert.equal(pkg.scripts['demo'], `node ${flags} ${BIN} serve --demo`);
+    assert.equal(pkg.scripts['bastion'], `node ${flags} ${BIN}`);
     assert.equal(pkg.bin['bastion'], BIN);
+    assert.equal(readFileSync(join(ROOT, BIN), 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${flags}`);
     assert.match(pkg.scripts['prepare']!, /tsc -p tsconfig\.build\.json/);
     assert.match(pkg.scripts['prepare']!, /tsx scripts\/bundle\.ts/);
     assert.match(pkg.scripts['prepare']!, /vite build web/);
