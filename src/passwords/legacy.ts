@@ -23,7 +23,6 @@
  * attempt. Derived keys are compared in constant time.
  */
 import { createHmac, pbkdf2, scrypt, timingSafeEqual } from 'node:crypto';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
 
 /** How a stored hash was made: named in the audit log when it is replaced (never the hash). */
 export type HashScheme = 'argon2' | 'bcrypt' | 'werkzeug-pbkdf2' | 'werkzeug-scrypt' | 'passlib-pbkdf2';
@@ -238,8 +237,9 @@ async function verifyKdf(kdf: Kdf, password: string, argon2: Argon2Verify): Prom
       case 'argon2':
         return await argon2(kdf.phc, password);
       case 'bcrypt':
-        // bcrypt reads at most 72 bytes of the password, as passlib and python's bcrypt do
-        return await bcryptVerify(password, kdf.hash);
+        // bcrypt reads at most 72 bytes of the password, as passlib and python's bcrypt do;
+        // the addon loads with the first imported bcrypt hash, not at every start
+        return await (await import('@node-rs/bcrypt')).verify(password, kdf.hash);
       case 'pbkdf2':
         return sameBytes(await derivePbkdf2(password, kdf.salt, kdf.iterations, kdf.key.length, kdf.digest), kdf.key);
       case 'scrypt':

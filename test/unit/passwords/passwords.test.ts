@@ -27,6 +27,9 @@ test('needsRehash when the parameters change', async () => {
   assert.equal(needsRehash(phc, { ...LOW, memoryCost: 512 }), true);
   assert.equal(needsRehash(phc, { ...LOW, timeCost: 2 }), true);
   assert.equal(needsRehash('garbage', LOW), true);
+  // another variant or version of the same cost is rehashed too
+  assert.equal(needsRehash(phc.replace('$argon2id$', '$argon2i$'), LOW), true);
+  assert.equal(needsRehash(phc.replace('$v=19$', '$v=16$'), LOW), true);
 });
 
 /**
