@@ -72,6 +72,11 @@ export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string
     // the bundled packages' license comments stay with their code (MIT and the like ask for the notice)
     legalComments: 'eof',
     logLevel: 'warning',
+    // without comments and whitespace the main chunk is 2.2 MB instead of 3.2 MB: V8 keeps each
+    // module's source in memory (~2 MB less resident). Names stay as written (stack traces read;
+    // the linked source map gives lines).
+    minifyWhitespace: true,
+    minifySyntax: true,
   });
   // Chunk names carry a content hash: drop those of earlier builds, once no process started
   // from one (a test run, a server) can still be about to import them.
