@@ -263,6 +263,9 @@ function legacyJwtSettings(
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
 
+/** net.isIP, without compiling Node's large IPv6 pattern (~15 ms at start-up) for a host name that has no colon. */
+const isIpAddress = (host: string): boolean => isIPv4(host) || (host.includes(':') && isIPv6(host));
+
 /**
  * The origins passkeys are used from and the relying-party id. By default both come from
  * PUBLIC_URL; a loopback address there (the default http://127.0.0.1:8085) becomes
@@ -272,9 +275,6 @@ const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
  * What is set explicitly must work: every origin's host is the RP id or one of its
  * subdomains (W3C WebAuthn L3 §5.1.3 step 8), else one config line names the variable.
  */
-/** net.isIP, without compiling Node's large IPv6 pattern (~15 ms at start-up) for a host name that has no colon. */
-const isIpAddress = (host: string): boolean => isIPv4(host) || (host.includes(':') && isIPv6(host));
-
 function webauthnSettings(rpId: string | null, origins: readonly string[] | null, publicUrl: string): Config['webauthn'] {
   const byName = (raw: string): URL => {
     const url = new URL(raw);
