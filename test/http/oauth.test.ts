@@ -73,6 +73,13 @@ describe('OAuth endpoints for machine clients', () => {
 
   const revoke = (token: string, c: Creds = reports) => post('/oauth/revoke', { token }, { authorization: basic(c.id, c.secret) });
 
+  /** A fresh session of `username` (a user's token pair, as POST /api/auth/login gives it). */
+  const logIn = async (username: string) =>
+    (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password: PASSWORD } })).json() as {
+      access_token: string;
+      refresh_token: string;
+    };
+
   /** RFC 6749 §5.2: exactly {error, error_description}, never Bastion's own shape. */
   const assertOAuthError = (res: LightMyRequestResponse, status: number, error: string) => {
     assert.equal(res.statusCode, status, res.body);
@@ -279,11 +286,7 @@ describe('OAuth endpoints for machine clients', () => {
     assert.equal((await post('/oauth/introspect', { token: client.access_token }, { authorization: basic(reports.id, reports.secret) })).headers['cache-control'], 'no-store');
 
     await signupAndLogin(t.app, 'dora');
-    const login = async () =>
-      (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'dora', password: PASSWORD } })).json() as {
-        access_token: string;
-        refresh_token: string;
-      };
+    const login = () => logIn('dora');
     const a = await login();
     const user = await introspect(a.access_token);
     assert.equal(user.active, true);
@@ -348,11 +351,7 @@ describe('OAuth endpoints for machine clients', () => {
 
   test('revocation (RFC 7009): an access token by its jti, a refresh token with its whole session; 200 for unknown tokens', async () => {
     await signupAndLogin(t.app, 'ernest');
-    const login = async () =>
-      (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'ernest', password: PASSWORD } })).json() as {
-        access_token: string;
-        refresh_token: string;
-      };
+    const login = () => logIn('ernest');
     const a = await login();
     const res = await revoke(a.access_token);
     assert.equal(res.statusCode, 200);
@@ -405,7 +404,7 @@ describe('OAuth endpoints for machine clients', () => {
     // one of each kind
     await signupAndLogin(t.app, 'fiona');
     const fiona = await t.app.services.users.require('fiona');
-    const loginF = async () => (await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: 'fiona', password: PASSWORD } })).json();
+    const loginF = () => logIn('fiona');
     const first = await loginF();
     await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: bearer(first.access_token) }); // jti + session
     const second = await loginF();
