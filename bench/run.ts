@@ -247,6 +247,10 @@ try {
   const r = (a: number, b: number) => a / b;
   const cpuRatio = (peer: LoadResult, ours: LoadResult) => (peer.cpuUsPerRequest ?? NaN) / (ours.cpuUsPerRequest ?? NaN);
   const perRequestUs = (x: LoadResult) => 1e6 / x.rps;
+  // Per core = per second of the server's own CPU time. Bastion rotates on one thread (its
+  // event loop); dividing req/s by the machine's cores would also charge it the core the
+  // load generator runs on.
+  const perCore = (x: LoadResult) => 1e6 / (x.cpuUsPerRequest ?? NaN);
   const result = {
     when: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: CORES, node: process.version, platform: `${process.platform} ${process.arch}` },
@@ -257,7 +261,7 @@ try {
       distinct: { bastion: distinct, open: missingOpen, joseVerifyUs: verifyUs },
       cookiePeople: people,
       logins: { alone: logins, perCore: logins.rps / HASH_CORES, hashCores: HASH_CORES, flood: floodLogins, secureAlone, secureDuringFlood, eventLoopP99Ms: loopP99Ms },
-      refresh: { sqlite: refreshSqlite, postgres: refreshPg },
+      refresh: { sqlite: refreshSqlite, postgres: refreshPg, perCore: { sqlite: perCore(refreshSqlite), postgres: perCore(refreshPg) } },
       memory: { rssIdleMb: rssIdle, rssAfterSecureLoadMb: rssLoaded },
       startup: { firstOkMs: startMs },
     },
@@ -286,7 +290,7 @@ try {
     ['distinct tokens ÷ (open + one jose verify), per request', fmt(T.distinctVsOpenPlusVerify, 2), '≤ 1.2', T.distinctVsOpenPlusVerify <= 1.2],
     ['event-loop delay p99 during a login flood', `${fmt(loopP99Ms, 1)} ms`, '< 20 ms', loopP99Ms < 20],
     ['protected during a login flood ÷ alone', fmt(T.secureDuringFloodVsAlone, 2), '≥ 0.7', T.secureDuringFloodVsAlone >= 0.7],
-    ['refresh rotations per core, SQLite', fmt(f.refresh.sqlite.rps / CORES), '≥ 1,500/s', f.refresh.sqlite.rps / CORES >= 1500],
+    ['refresh rotations per core (per second of server CPU), SQLite', fmt(f.refresh.perCore.sqlite), '≥ 1,500/s', f.refresh.perCore.sqlite >= 1500],
     [`logins per hashing core (${ARGON2}; ${HASH_CORES} of ${CORES} cores hash)`, fmt(f.logins.perCore, 1), '≥ 60/s', f.logins.perCore >= 60],
     ['RSS after the protected-route load', `${fmt(rssLoaded, 1)} MB`, '< 100 MB', rssLoaded < 100],
     ['start to first 200', `${fmt(startMs)} ms`, '< 500 ms', startMs < 500],
@@ -305,7 +309,7 @@ try {
     row(['cookie mode `GET /api/person/`', '', '', cell(people)]),
     row([`logins, ${ARGON2}, 8 connections (req/s)`, '', '', fmt(logins.rps, 1)]),
     row(['protected, 16 connections: alone / during a login flood (req/s)', '', '', `${fmt(secureAlone.rps)} / ${fmt(secureDuringFlood.rps)}`]),
-    row(['refresh rotations: SQLite / PostgreSQL (req/s)', '', '', `${fmt(refreshSqlite.rps)} / ${fmt(refreshPg.rps)}`]),
+    row(['refresh rotations: SQLite / PostgreSQL', '', '', `${cell(refreshSqlite)} / ${cell(refreshPg)}`]),
     row(['RSS idle / after the protected load (MB)', '', '', `${fmt(rssIdle, 1)} / ${fmt(rssLoaded, 1)}`]),
     row(['start to first 200 (ms, median of 3)', '', '', fmt(startMs)]),
     '',

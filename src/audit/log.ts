@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock.ts';
 import type { Db } from '../storage/db.ts';
+import { prepared, type Arg } from '../storage/prepared.ts';
+import type { AuditEventsTable } from '../storage/tables.ts';
 
 export const AUDIT_TYPES = [
   'signup',
@@ -78,6 +80,19 @@ export interface AuditEvent {
  * millisecond (a password change and the sessions it ends) keep their order.
  */
 let sequence = 0;
+
+const insertEvent = prepared((db, arg: Arg<AuditEventsTable>) =>
+  db.insertInto('audit_events').values({
+    id: arg('id'),
+    at: arg('at'),
+    type: arg('type'),
+    user_id: arg('user_id'),
+    actor_id: arg('actor_id'),
+    ip: arg('ip'),
+    user_agent: arg('user_agent'),
+    details: arg('details'),
+  }),
+);
 const orderedId = (now: number): string =>
   `${now.toString(36).padStart(9, '0')}-${(sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomUUID().slice(0, 8)}`;
 
@@ -88,19 +103,16 @@ export class AuditLog {
   ) {}
 
   async record(type: AuditType, context: AuditContext = {}, db: Db = this.db): Promise<void> {
-    await db
-      .insertInto('audit_events')
-      .values({
-        id: orderedId(this.clock.now()),
-        at: this.clock.now(),
-        type,
-        user_id: context.userId ?? null,
-        actor_id: context.actorId ?? null,
-        ip: context.ip ?? null,
-        user_agent: context.userAgent?.slice(0, 512) ?? null,
-        details: context.details ? JSON.stringify(context.details) : null,
-      })
-      .execute();
+    await insertEvent(db, {
+      id: orderedId(this.clock.now()),
+      at: this.clock.now(),
+      type,
+      user_id: context.userId ?? null,
+      actor_id: context.actorId ?? null,
+      ip: context.ip ?? null,
+      user_agent: context.userAgent?.slice(0, 512) ?? null,
+      details: context.details ? JSON.stringify(context.details) : null,
+    });
   }
 
   /** Newest first; `before` is the `id` of the last event of the previous page (keyset paging). */

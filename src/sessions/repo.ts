@@ -1,5 +1,6 @@
 import type { Db } from '../storage/db.ts';
-import type { RefreshFamilyRow } from '../storage/tables.ts';
+import { prepared, type Arg } from '../storage/prepared.ts';
+import type { RefreshFamiliesTable, RefreshFamilyRow, RefreshTokensTable } from '../storage/tables.ts';
 
 export interface NewFamily {
   readonly id: string;
@@ -9,40 +10,57 @@ export interface NewFamily {
   readonly ip: string | null;
 }
 
+const insertFamilyQuery = prepared((db, arg: Arg<Omit<RefreshFamiliesTable, 'revoked_at' | 'revoked_reason'>>) =>
+  db.insertInto('refresh_families').values({
+    id: arg('id'),
+    user_id: arg('user_id'),
+    created_at: arg('created_at'),
+    last_used_at: arg('last_used_at'),
+    expires_at: arg('expires_at'),
+    revoked_at: null,
+    revoked_reason: null,
+    user_agent: arg('user_agent'),
+    ip: arg('ip'),
+  }),
+);
+
 export async function insertFamily(db: Db, f: NewFamily, now: number): Promise<void> {
-  await db
-    .insertInto('refresh_families')
-    .values({
-      id: f.id,
-      user_id: f.userId,
-      created_at: now,
-      last_used_at: now,
-      expires_at: f.expiresAt,
-      revoked_at: null,
-      revoked_reason: null,
-      user_agent: f.userAgent,
-      ip: f.ip,
-    })
-    .execute();
+  await insertFamilyQuery(db, {
+    id: f.id,
+    user_id: f.userId,
+    created_at: now,
+    last_used_at: now,
+    expires_at: f.expiresAt,
+    user_agent: f.userAgent,
+    ip: f.ip,
+  });
 }
+
+const insertRefreshTokenQuery = prepared((db, arg: Arg<Omit<RefreshTokensTable, 'used_at'>>) =>
+  db.insertInto('refresh_tokens').values({
+    id: arg('id'),
+    family_id: arg('family_id'),
+    secret_hash: arg('secret_hash'),
+    parent_id: arg('parent_id'),
+    created_at: arg('created_at'),
+    expires_at: arg('expires_at'),
+    used_at: null,
+  }),
+);
 
 export async function insertRefreshToken(
   db: Db,
   t: { id: string; familyId: string; secretHash: string; parentId: string | null; expiresAt: number },
   now: number,
 ): Promise<void> {
-  await db
-    .insertInto('refresh_tokens')
-    .values({
-      id: t.id,
-      family_id: t.familyId,
-      secret_hash: t.secretHash,
-      parent_id: t.parentId,
-      created_at: now,
-      expires_at: t.expiresAt,
-      used_at: null,
-    })
-    .execute();
+  await insertRefreshTokenQuery(db, {
+    id: t.id,
+    family_id: t.familyId,
+    secret_hash: t.secretHash,
+    parent_id: t.parentId,
+    created_at: now,
+    expires_at: t.expiresAt,
+  });
 }
 
 export type TokenWithFamily = NonNullable<Awaited<ReturnType<typeof findTokenWithFamily>>>;
@@ -57,9 +75,8 @@ export function sessionLapse(row: TokenWithFamily, now: number, idleTtlMs: numbe
   return now - row.family_last_used_at > idleTtlMs ? 'idle' : null;
 }
 
-/** The token and its family, for rotation. */
-export function findTokenWithFamily(db: Db, tokenId: string) {
-  return db
+const tokenWithFamilyQuery = prepared((db, arg: Arg<{ id: string }>) =>
+  db
     .selectFrom('refresh_tokens as t')
     .innerJoin('refresh_families as f', 'f.id', 't.family_id')
     .select([
@@ -74,8 +91,12 @@ export function findTokenWithFamily(db: Db, tokenId: string) {
       'f.last_used_at as family_last_used_at',
       'f.expires_at as family_expires_at',
     ])
-    .where('t.id', '=', tokenId)
-    .executeTakeFirst();
+    .where('t.id', '=', arg('id')),
+);
+
+/** The token and its family, for rotation. */
+export async function findTokenWithFamily(db: Db, tokenId: string) {
+  return (await tokenWithFamilyQuery(db, { id: tokenId })).rows[0];
 }
 
 /**
@@ -96,19 +117,22 @@ export function findChild(db: Db, parentId: string) {
     .executeTakeFirst();
 }
 
+const spendTokenQuery = prepared((db, arg: Arg<{ id: string; now: number }>) =>
+  db.updateTable('refresh_tokens').set({ used_at: arg('now') }).where('id', '=', arg('id')).where('used_at', 'is', null),
+);
+
 /** Marks the token spent; false when another request spent it first (one winner). */
 export async function spendToken(db: Db, tokenId: string, now: number): Promise<boolean> {
-  const result = await db
-    .updateTable('refresh_tokens')
-    .set({ used_at: now })
-    .where('id', '=', tokenId)
-    .where('used_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  const result = await spendTokenQuery(db, { id: tokenId, now });
+  return Number(result.numAffectedRows) === 1;
 }
 
+const touchFamilyQuery = prepared((db, arg: Arg<{ id: string; now: number }>) =>
+  db.updateTable('refresh_families').set({ last_used_at: arg('now') }).where('id', '=', arg('id')),
+);
+
 export async function touchFamily(db: Db, familyId: string, now: number): Promise<void> {
-  await db.updateTable('refresh_families').set({ last_used_at: now }).where('id', '=', familyId).execute();
+  await touchFamilyQuery(db, { id: familyId, now });
 }
 
 /** Revokes families (one, or all of a user's); returns how many were live. */

@@ -9,9 +9,22 @@ import type { Config } from '../config/load.ts';
 import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Db } from '../storage/db.ts';
+import { prepared, type Arg } from '../storage/prepared.ts';
 
 /** A lockout streak is forgotten after this long without failures. */
 const STREAK_MEMORY_MS = 24 * 3_600_000;
+
+/** The lock of each of `n` keys (one prepared query per count of keys: callers pass one or two). */
+const locks = new Map<number, ReturnType<typeof lockQuery>>();
+const lockQuery = (n: number) =>
+  prepared((db, arg: Arg<Record<string, string>>) =>
+    db
+      .selectFrom('login_attempts')
+      .select('locked_until')
+      .where('key', 'in', Array.from({ length: n }, (_, i) => arg(String(i)))),
+  );
+const locksOf = (n: number) => locks.get(n) ?? locks.set(n, lockQuery(n)).get(n)!;
+const forget = prepared((db, arg: Arg<{ key: string }>) => db.deleteFrom('login_attempts').where('key', '=', arg('key')));
 
 export const accountKey = (identifier: string): string => `acct:${identifier.normalize('NFKC').trim().toLowerCase()}`;
 export const ipKey = (ip: string): string => `ip:${ip}`;
@@ -26,7 +39,7 @@ export class LoginThrottle {
   /** Throws 429 too_many_attempts with Retry-After while either key is locked. */
   async check(keys: readonly string[]): Promise<void> {
     const now = this.clock.now();
-    const rows = await this.db.selectFrom('login_attempts').select(['locked_until']).where('key', 'in', keys).execute();
+    const { rows } = await locksOf(keys.length)(this.db, Object.fromEntries(keys.map((key, i) => [String(i), key])));
     const until = Math.max(0, ...rows.map((r) => r.locked_until ?? 0));
     if (until > now) {
       const retryAfter = Math.ceil((until - now) / 1000);
@@ -50,7 +63,7 @@ export class LoginThrottle {
   }
 
   async succeed(account: string): Promise<void> {
-    await this.db.deleteFrom('login_attempts').where('key', '=', account).execute();
+    await forget(this.db, { key: account });
   }
 
   private async bump(key: string, max: number): Promise<boolean> {

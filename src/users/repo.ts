@@ -1,5 +1,6 @@
 import { AppError } from '../errors/app-error.ts';
 import { inTransaction, type Db } from '../storage/db.ts';
+import { prepared, type Arg } from '../storage/prepared.ts';
 import type { NewUserRow, UserRow } from '../storage/tables.ts';
 
 export type UserWithRoles = UserRow & { roles: string[] };
@@ -45,19 +46,30 @@ async function withRoles(db: Db, rows: UserRow[]): Promise<UserWithRoles[]> {
   return rows.map((r) => ({ ...r, roles: roleRows.filter((x) => x.user_id === r.id).map((x) => x.role) }));
 }
 
-export async function findUserById(db: Db, id: string): Promise<UserWithRoles | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? (await withRoles(db, [row]))[0] : undefined;
+// one account by a unique column, and its roles: the lookups of every login and refresh
+const userBy = {
+  id: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('id', '=', arg('value'))),
+  username_key: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('username_key', '=', arg('value'))),
+  email: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('email', '=', arg('value'))),
+};
+const rolesOf = prepared((db, arg: Arg<{ userId: string }>) =>
+  db.selectFrom('user_roles').select('role').where('user_id', '=', arg('userId')).orderBy('role'),
+);
+
+async function findOne(db: Db, column: keyof typeof userBy, value: string): Promise<UserWithRoles | undefined> {
+  const row = (await userBy[column](db, { value })).rows[0];
+  if (!row) return undefined;
+  const roles = (await rolesOf(db, { userId: row.id })).rows.map((r) => r.role);
+  return { ...row, roles };
+}
+
+export function findUserById(db: Db, id: string): Promise<UserWithRoles | undefined> {
+  return findOne(db, 'id', id);
 }
 
 /** By the case-folded username or by the normalised email. */
-export async function findUserBy(
-  db: Db,
-  column: 'username_key' | 'email',
-  value: string,
-): Promise<UserWithRoles | undefined> {
-  const row = await db.selectFrom('users').selectAll().where(column, '=', value).executeTakeFirst();
-  return row ? (await withRoles(db, [row]))[0] : undefined;
+export function findUserBy(db: Db, column: 'username_key' | 'email', value: string): Promise<UserWithRoles | undefined> {
+  return findOne(db, column, value);
 }
 
 export async function listUsers(db: Db): Promise<UserWithRoles[]> {
