@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { readTlsPair, type TlsFiles } from '../http/tls.ts';
 import { ConfigError } from './errors.ts';
 import type { OidcProviderConfig } from '../oidc/config.ts';
+import type { HashPriority } from '../passwords/hasher.ts';
 import { LEGACY_JWT_ALGS, SETTINGS, type JwtAlg, type Setting, type LogLevel, type SameSite, type SettingName, type SettingValue } from './schema.ts';
 
 export interface Config {
@@ -60,7 +61,7 @@ export interface Config {
   readonly demo: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: SettingValue<'LOG_FORMAT'>;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number; readonly nice: number };
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number; readonly concurrency: number; readonly nice: HashPriority };
   readonly bodyLimit: number;
   readonly revocationPollMs: number;
   /** TOKEN_CACHE_SIZE: verified access tokens remembered */

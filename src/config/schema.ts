@@ -184,6 +184,14 @@ const countOrAuto =
     return n >= 1 && n <= max ? n : { invalid: `must be auto or a whole number from 1 to ${max} (got "${raw}")` };
   };
 
+/** `idle`, or a nice value from 0 to 19. */
+const niceOrIdle = (raw: string): number | 'idle' | { invalid: string } => {
+  const v = raw.trim().toLowerCase();
+  if (v === 'idle') return 'idle';
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  return n >= 0 && n <= 19 ? n : { invalid: `must be idle or a whole number from 0 to 19 (got "${raw}")` };
+};
+
 export const SETTINGS = {
   HOST: { doc: 'Interface to listen on', default: '127.0.0.1', flagKind: 'string', parse: nonEmpty(255) },
   PORT: { doc: 'TCP port to listen on (0 picks a free one)', default: '8085', flagKind: 'string', parse: integer(0, 65535) },
@@ -231,7 +239,12 @@ export const SETTINGS = {
   ARGON2_MEMORY: { doc: 'argon2id memory cost in KiB (OWASP: 19456)', default: '19456', flagKind: 'string', parse: integer(64, 4_194_304) },
   ARGON2_ITERATIONS: { doc: 'argon2id time cost (OWASP: 2)', default: '2', flagKind: 'string', parse: integer(1, 100) },
   ARGON2_PARALLELISM: { doc: 'argon2id lanes (OWASP: 1)', default: '1', flagKind: 'string', parse: integer(1, 16) },
-  ARGON2_NICE: { doc: 'CPU priority of the password-hashing threads, from 0 (the event loop\'s own) to 19 (the lowest): under a login flood, logins then wait rather than every other request', default: '19', flagKind: 'string', parse: integer(0, 19) },
+  ARGON2_NICE: {
+    doc: "CPU priority of the password-hashing threads: idle (Linux's SCHED_IDLE at nice 19: a hash runs only on a core no other thread wants), or a nice value from 0 (the event loop's own) to 19 (the lowest); under a login flood, logins then wait rather than every other request",
+    default: 'idle',
+    flagKind: 'string',
+    parse: niceOrIdle,
+  },
   ARGON2_CONCURRENCY: {
     doc: 'argon2id computations at once (the rest queue): a number from 1 to 64, or auto (CPU cores - 1, at least 1), which leaves a core to serve requests during a login flood',
     default: 'auto',

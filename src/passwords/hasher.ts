@@ -1,13 +1,16 @@
 /**
- * argon2id off the event loop, at a low CPU priority (ARGON2_NICE, 19 by default), at most
- * ARGON2_CONCURRENCY at once (OWASP Denial of Service Cheat Sheet: bound the expensive
- * operations). On libuv's pool (4 threads) a login flood would put four hashes on two
- * cores at the loop's own priority, and every other request would wait behind them; here
- * logins queue, and the requests of people already logged in are served first.
+ * argon2id off the event loop, at the lowest CPU priority (ARGON2_NICE, `idle` by default),
+ * at most ARGON2_CONCURRENCY at once (OWASP Denial of Service Cheat Sheet: bound the
+ * expensive operations). On libuv's pool (4 threads) a login flood would put four hashes on
+ * two cores at the loop's own priority, and every other request would wait behind them;
+ * here logins queue, and the requests of people already logged in are served first.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { ARGON2ID, type Argon2Params } from './hash.ts';
+
+/** ARGON2_NICE: a nice value from 0 to 19, or `idle` (Linux SCHED_IDLE, at nice 19). */
+export type HashPriority = number | 'idle';
 
 type HashJob =
   | { readonly op: 'hash'; readonly password: string; readonly params: Argon2Params }
@@ -24,17 +27,28 @@ interface Pending {
 /**
  * The hashing thread's code. It is a script of its own (evaluated by the Worker) so that
  * the same code runs from dist/ and from the TypeScript sources; it needs nothing but
- * @node-rs/argon2, found from here. It first lowers its own scheduling priority to
- * workerData (ARGON2_NICE; on Linux, setpriority() on "this process" applies to the
- * calling thread only). At nice 19, the default, a hash runs at full speed on an idle
- * core, but where the event loop wants the same core the kernel gives the hash about 1.5%
- * of it: under a login flood logins slow down, not the requests of people already logged in.
+ * @node-rs/argon2, found from here. It first lowers its own scheduling priority (on Linux,
+ * setpriority() and sched_setscheduler() on "this process" or on a thread id apply to that
+ * thread only). At nice 19 the kernel still gives a hash about 1.5% of a core the event
+ * loop wants, and lets it finish its time slice before the loop's thread, woken by a
+ * request, gets the core back (EEVDF). `idle` then moves the thread to SCHED_IDLE with
+ * util-linux's chrt (Node has no call for it): a normal thread that wakes takes the core
+ * at once. Either way a hash runs at full speed on an idle core; under a login flood,
+ * logins slow down, not the requests of people already logged in. Where chrt cannot run,
+ * nice 19 stays.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { setPriority } = require('node:os');
 const { hashSync, verifySync } = require(${JSON.stringify(createRequire(import.meta.url).resolve('@node-rs/argon2'))});
-try { if (workerData.nice > 0) setPriority(workerData.nice); } catch {}
+const nice = workerData.priority === 'idle' ? 19 : workerData.priority;
+try { if (nice > 0) setPriority(nice); } catch {}
+if (workerData.priority === 'idle' && process.platform === 'linux') {
+  try {
+    const tid = require('node:fs').readlinkSync('/proc/thread-self').split('/').pop();
+    require('node:child_process').execFile('chrt', ['--idle', '--pid', '0', tid], { timeout: 5000 }, () => {});
+  } catch {}
+}
 parentPort.on('message', (job) => {
   let outcome;
   try {
@@ -72,8 +86,8 @@ export class PasswordHasher {
   constructor(
     private readonly params: Argon2Params,
     private readonly threads: number,
-    /** the threads' nice value, 0 (normal) to 19 (lowest) */
-    private readonly nice = 19,
+    /** the threads' priority: a nice value, 0 (normal) to 19 (lowest), or idle (SCHED_IDLE) */
+    private readonly priority: HashPriority = 'idle',
     private readonly idleMs = THREAD_IDLE_MS,
   ) {}
 
@@ -116,7 +130,7 @@ export class PasswordHasher {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { nice: this.nice } });
+    const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { priority: this.priority } });
     worker.unref(); // an idle hasher never keeps the process alive
     this.workers.set(worker, null);
     worker.on('message', (outcome: HashOutcome) => {

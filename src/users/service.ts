@@ -4,7 +4,7 @@ import { AppError } from '../errors/app-error.ts';
 import type { Clock } from '../lib/clock.ts';
 import { needsRehash, type Argon2Params } from '../passwords/hash.ts';
 import { describeHash, verifyStoredHash } from '../passwords/legacy.ts';
-import { PasswordHasher } from '../passwords/hasher.ts';
+import { PasswordHasher, type HashPriority } from '../passwords/hasher.ts';
 import { checkPassword } from '../passwords/policy.ts';
 import type { Db } from '../storage/db.ts';
 import {
@@ -42,7 +42,7 @@ export class UserService {
 
   constructor(
     private readonly db: Db,
-    private readonly argon2: Argon2Params & { readonly concurrency: number; readonly nice: number },
+    private readonly argon2: Argon2Params & { readonly concurrency: number; readonly nice: HashPriority },
     private readonly clock: Clock,
     private readonly revokeTokens: RevokeUserTokens,
     private readonly audit: AuditLog,

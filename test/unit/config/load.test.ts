@@ -45,7 +45,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c.cookie, { secure: true, sameSite: 'lax' });
     assert.equal(c.demo, false);
     // ARGON2_CONCURRENCY=auto leaves one core to the event loop
-    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: Math.max(1, availableParallelism() - 1), nice: 19 });
+    assert.deepEqual(c.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: Math.max(1, availableParallelism() - 1), nice: 'idle' });
     assert.deepEqual(c.corsOrigins, []);
   });
 
@@ -79,6 +79,10 @@ describe('loadConfig', () => {
     refused({ CORS_ORIGINS: 'https://a.example/path' }, 'CORS_ORIGINS');
     refused({ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL');
     refused({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+    refused({ ARGON2_NICE: '20' }, 'ARGON2_NICE', /idle or a whole number from 0 to 19/);
+    refused({ ARGON2_NICE: 'lowest' }, 'ARGON2_NICE');
+    assert.equal(loadConfig({ ARGON2_NICE: '7' }).argon2.nice, 7);
+    assert.equal(loadConfig({ ARGON2_NICE: 'IDLE' }).argon2.nice, 'idle');
   });
 
   test('HS256 needs a secret of at least 32 bytes and never echoes it', () => {

@@ -65,6 +65,38 @@ test('hashing runs on its own threads at a lower priority, at most `threads` at 
   await assert.rejects(two.hash('after close'), /closed/);
 });
 
+/** The scheduling policy of each thread of this process (stat field 41: 0 normal, 5 SCHED_IDLE). */
+const threadPolicies = () =>
+  readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  });
+const SCHED_IDLE = 5;
+
+test('ARGON2_NICE=idle: the hashing thread moves to SCHED_IDLE at nice 19; the event loop keeps its priority', async () => {
+  const hasher = new PasswordHasher(LOW, 1, 'idle');
+  try {
+    const before = threadPolicies().filter((p) => p === SCHED_IDLE).length;
+    const phc = await hasher.hash('password');
+    assert.equal(await hasher.verify(phc, 'password'), true);
+    // chrt runs beside the thread's first job: wait for it
+    for (const deadline = Date.now() + 10_000; threadPolicies().filter((p) => p === SCHED_IDLE).length === before; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > deadline) assert.fail(`no hashing thread is SCHED_IDLE: policies ${threadPolicies().join(',')}`);
+    }
+    assert.equal(threadPolicies().filter((p) => p === SCHED_IDLE).length - before, 1, 'one thread, the hasher\'s');
+    assert.equal(threadPolicies()[0], 0, 'the main thread keeps the normal policy');
+    assert.equal(threadNices()[0], 0, 'and its nice value');
+    assert.ok(threadNices().includes(19), 'the hashing thread is at nice 19 too');
+  } finally {
+    await hasher.close();
+  }
+});
+
 test('an idle hashing thread is ended, and the next job starts one again', async () => {
   const nice = 17; // a value no other thread of this process has: its threads are the hasher's
   const threads = () => threadNices().filter((n) => n === nice).length;
