@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/postgres.ts';
 import { stopProcess } from '../../test/helpers/process.ts';
+import { startNodeFlags } from '../../scripts/bundle.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -65,10 +66,7 @@ export function rssMb(pid: number): number {
 }
 
 /** The node flags `npm start` runs Bastion with (package.json): the bench measures Bastion as it is deployed. */
-export const bastionNodeFlags: string[] = (() => {
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
-  return start.slice(1, start.findIndex((word) => word.endsWith('.mjs') || word.endsWith('.js')));
-})();
+export const bastionNodeFlags: string[] = startNodeFlags(ROOT);
 
 /** BENCH_BASTION_ROOT=<another checkout, built> measures that Bastion instead (a before/after). */
 export const bastionMain = ((root: string) => {

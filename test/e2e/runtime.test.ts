@@ -10,7 +10,7 @@
  * another build writing it) never decides the result.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,18 @@ describe('npm scripts', () => {
     assert.ok(pkg.devDependencies['tsx']);
     assert.equal(pkg.dependencies['pino-pretty'], undefined);
     assert.ok(pkg.devDependencies['pino-pretty']);
+  });
+
+  test('the bin starts from the V8 code cache its build made, under npm start\'s node flags; under other flags it compiles', () => {
+    const run = (nodeArgs: string[]) => {
+      const result = spawnSync(process.execPath, [...nodeArgs, main, '--help'], { env: { PATH: process.env['PATH'] ?? '', NODE_DEBUG: 'bastion' }, encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /^usage: bastion <command>/);
+      return result.stderr;
+    };
+    assert.match(run(['--max-semi-space-size=4']), /code cache used/);
+    // V8 checks the flags a cache was made under: another set means an ordinary compile, same result
+    assert.match(run([]), /code cache rejected/);
   });
 
   test('nothing under src/ imports tsx', () => {
