@@ -184,11 +184,20 @@ try {
   const nodeHttp = await track(startServer('node:http', ['bench/peers/node-http.ts'], {}));
   const fastify = await track(startServer('Fastify + @fastify/jwt', ['bench/peers/fastify-jwt.ts'], { BENCH_JWT_SECRET: secret }));
   const bastion = await track(startBastion('Bastion', `sqlite:${join(dir, 'bench.db')}`));
+  // a reference: Fastify sending the headers Bastion's open route sends (not the per-message ones)
+  const sent = (await fetch(bastion.url + OPEN)).headers;
+  const perMessage = new Set(['date', 'connection', 'keep-alive', 'content-length', 'content-type', 'x-request-id']);
+  const bastionHeaders = Object.fromEntries([...sent].filter(([name]) => !perMessage.has(name)));
+  const fastifyHeaders = await track(startServer("Fastify + Bastion's headers", ['bench/peers/fastify-jwt.ts'], { BENCH_JWT_SECRET: secret, BENCH_RESPONSE_HEADERS: JSON.stringify(bastionHeaders) }));
   await new Promise((r) => setTimeout(r, IDLE_MS));
   const rssIdle = rssMb(bastion.child.pid!);
 
   // 1. open route
-  const open = await compare({ nodeHttp: target(nodeHttp, OPEN), fastify: target(fastify, OPEN), bastion: target(bastion, OPEN) }, PLAN);
+  const open = await compare(
+    { nodeHttp: target(nodeHttp, OPEN), fastify: target(fastify, OPEN), fastifyHeaders: target(fastifyHeaders, OPEN), bastion: target(bastion, OPEN) },
+    PLAN,
+  );
+  await fastifyHeaders.stop();
 
   // 2. protected route, one repeated token; the peer's token says the same as Bastion's
   const { access_token: token } = await loginPair(bastion);
@@ -256,7 +265,7 @@ try {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: CORES, node: process.version, platform: `${process.platform} ${process.arch}` },
     settings: { seconds: SECONDS, warmup: WARMUP, rounds: ROUNDS, connections: CONNECTIONS, tokens: tokens.length },
     figures: {
-      open: { nodeHttp: open.nodeHttp, fastify: open.fastify, bastion: open.bastion },
+      open: { nodeHttp: open.nodeHttp, fastify: open.fastify, fastifyWithBastionHeaders: open.fastifyHeaders, bastion: open.bastion, bastionHeaderCount: Object.keys(bastionHeaders).length + 1 },
       secure,
       distinct: { bastion: distinct, open: missingOpen, joseVerifyUs: verifyUs },
       cookiePeople: people,
@@ -268,6 +277,9 @@ try {
     ratios: {
       openVsFastify: r(open.bastion.rps, open.fastify.rps),
       openVsNodeHttp: r(open.bastion.rps, open.nodeHttp.rps),
+      /** not a target: how much of the gap to bare Fastify the headers Bastion must send explain */
+      fastifyWithBastionHeadersVsFastify: r(open.fastifyHeaders.rps, open.fastify.rps),
+      openVsFastifyWithBastionHeaders: r(open.bastion.rps, open.fastifyHeaders.rps),
       secureVsFastifyJwt: r(secure.bastion.rps, secure.fastify.rps),
       distinctVsOpenPlusVerify: perRequestUs(distinct) / (perRequestUs(missingOpen) + verifyUs),
       secureDuringFloodVsAlone: r(secureDuringFlood.rps, secureAlone.rps),
@@ -304,6 +316,7 @@ try {
     row(['scenario', 'node:http', 'Fastify (+ @fastify/jwt)', 'Bastion']),
     row(['---', '---:', '---:', '---:']),
     row(['open `GET /api/unsecure`', cell(open.nodeHttp), cell(open.fastify), cell(open.bastion)]),
+    row([`open, Fastify sending Bastion's ${Object.keys(bastionHeaders).length + 1} response headers (a reference)`, '', cell(open.fastifyHeaders), '']),
     row(['protected `GET /api/secure`, one token', '', cell(secure.fastify), cell(secure.bastion)]),
     row([`protected, ${fmt(tokens.length)} distinct tokens, every one a cache miss`, '', '', cell(distinct)]),
     row(['cookie mode `GET /api/person/`', '', '', cell(people)]),
@@ -318,6 +331,7 @@ try {
     ...targets.map(([name, value, wanted, met]) => row([name, value, wanted, met ? 'yes' : '**no**'])),
     '',
     `By CPU time per request (less disturbed by a busy machine than req/s): open ${fmt(result.cpuRatios.openVsFastify, 2)}× bare Fastify's, protected ${fmt(result.cpuRatios.secureVsFastifyJwt, 2)}× Fastify + @fastify/jwt's (above 1: Bastion costs less); a cache miss ${fmt(result.cpuRatios.distinctVsOpenPlusVerify, 2)}× (open + one jose verification).`,
+    `Bastion's response headers (security headers, Vary, X-Request-Id) alone take bare Fastify to ${fmt(T.fastifyWithBastionHeadersVsFastify, 2)}× its open route; Bastion's open route is ${fmt(T.openVsFastifyWithBastionHeaders, 2)}× that of Fastify sending them.`,
     `One jose verification: ${fmt(verifyUs, 1)} µs; Bastion's open route: ${fmt(perRequestUs(missingOpen), 1)} µs per request; a cache miss: ${fmt(perRequestUs(distinct), 1)} µs per request (from req/s).`,
   ];
   const outDir = process.env['BENCH_OUT'] ?? join(ROOT, 'bench', 'results');

@@ -38,6 +38,7 @@ test('npm run bench: every scenario runs and is reported, in Markdown and in ben
 
     for (const row of [
       'open `GET /api/unsecure`',
+      "open, Fastify sending Bastion's",
       'protected `GET /api/secure`, one token',
       'distinct tokens, every one a cache miss',
       'cookie mode `GET /api/person/`',
@@ -66,7 +67,7 @@ test('npm run bench: every scenario runs and is reported, in Markdown and in ben
       assert.ok(typeof m.rps === 'number' && m.rps >= 0 && m.rounds.length > 0, `measured: ${JSON.stringify(x)}`);
     };
     const f = result.figures;
-    for (const name of ['nodeHttp', 'fastify', 'bastion']) measured(f['open']![name]);
+    for (const name of ['nodeHttp', 'fastify', 'fastifyWithBastionHeaders', 'bastion']) measured(f['open']![name]);
     for (const name of ['fastify', 'bastion']) measured(f['secure']![name]);
     measured(f['distinct']!['bastion']);
     measured(f['cookiePeople']);
@@ -76,7 +77,16 @@ test('npm run bench: every scenario runs and is reported, in Markdown and in ben
     assert.ok((f['memory']!['rssAfterSecureLoadMb'] as number) > 0);
     assert.ok((f['startup']!['firstOkMs'] as number) > 0);
     // every ratio is there (null in the JSON where a figure of 0 made it undefined)
-    assert.deepEqual(Object.keys(result.ratios).sort(), ['cookiePeopleVsOpen', 'distinctVsOpenPlusVerify', 'openVsFastify', 'openVsNodeHttp', 'secureDuringFloodVsAlone', 'secureVsFastifyJwt']);
+    assert.deepEqual(Object.keys(result.ratios).sort(), [
+      'cookiePeopleVsOpen',
+      'distinctVsOpenPlusVerify',
+      'fastifyWithBastionHeadersVsFastify',
+      'openVsFastify',
+      'openVsFastifyWithBastionHeaders',
+      'openVsNodeHttp',
+      'secureDuringFloodVsAlone',
+      'secureVsFastifyJwt',
+    ]);
     for (const [name, ratio] of Object.entries(result.ratios)) assert.ok(ratio === null || typeof ratio === 'number', `ratio ${name} = ${ratio}`);
     assert.equal(result.targets.length, 9, 'every target of issue #10 is judged');
   } finally {
