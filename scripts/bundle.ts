@@ -171,7 +171,8 @@ async function writeCodeCache(bin: string, cacheFile: string): Promise<string | 
 /** Writes the bundle, the bin and the code cache into `outdir` (default dist/bin); returns the bin's path. */
 export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string> {
   const main = await bundleMain();
-  const id = createHash('sha256').update(main.code).digest('hex').slice(0, 16);
+  // the cache belongs to this bundle under these flags (V8 refuses it under others)
+  const id = createHash('sha256').update(main.code).update(`\0${startNodeFlags().join(' ')}`).digest('hex').slice(0, 16);
   mkdirSync(outdir, { recursive: true });
   writeFileSync(join(outdir, BUNDLE), main.code);
   writeFileSync(join(outdir, `${BUNDLE}.map`), main.map);

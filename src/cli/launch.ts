@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --v8-pool-size=2
 /**
  * The `bastion` bin, dist/bin/bastion.mjs (what `npm start`, `npm run demo` and the
  * systemd unit run; scripts/bundle.ts builds it from this file). It runs bastion.bundle.js
