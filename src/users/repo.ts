@@ -31,21 +31,6 @@ export async function insertUser(db: Db, row: NewUserRow, roles: readonly string
   }
 }
 
-async function withRoles(db: Db, rows: UserRow[]): Promise<UserWithRoles[]> {
-  if (rows.length === 0) return [];
-  const roleRows = await db
-    .selectFrom('user_roles')
-    .select(['user_id', 'role'])
-    .where(
-      'user_id',
-      'in',
-      rows.map((r) => r.id),
-    )
-    .orderBy('role')
-    .execute();
-  return rows.map((r) => ({ ...r, roles: roleRows.filter((x) => x.user_id === r.id).map((x) => x.role) }));
-}
-
 // one account by a unique column, and its roles: the lookups of every login and refresh
 const userBy = {
   id: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('id', '=', arg('value'))),
@@ -72,8 +57,15 @@ export function findUserBy(db: Db, column: 'username_key' | 'email', value: stri
   return findOne(db, column, value);
 }
 
+// every account and every role (the people list of each page load in cookie mode)
+const allUsers = prepared((db) => db.selectFrom('users').selectAll().orderBy('created_at').orderBy('username_key'));
+const allRoles = prepared((db) => db.selectFrom('user_roles').select(['user_id', 'role']).orderBy('role'));
+
 export async function listUsers(db: Db): Promise<UserWithRoles[]> {
-  return withRoles(db, await db.selectFrom('users').selectAll().orderBy('created_at').orderBy('username_key').execute());
+  const users = (await allUsers(db, {})).rows;
+  const roles = new Map<string, string[]>();
+  for (const { user_id, role } of (await allRoles(db, {})).rows) roles.set(user_id, [...(roles.get(user_id) ?? []), role]);
+  return users.map((u) => ({ ...u, roles: roles.get(u.id) ?? [] }));
 }
 
 export async function updatePasswordHash(db: Db, id: string, hash: string, now: number): Promise<void> {
