@@ -11,7 +11,8 @@ import { freePort } from './postgres.ts';
 /**
  * argon2id with the smallest honest cost: the algorithm stays, only the cost drops (STYLE.md
  * §4.15). At normal CPU priority: the test machine is busy with other test files, where a
- * nice-19 hashing thread would wait its turn for seconds (test/unit/passwords checks nice).
+ * hashing thread at the default priority (SCHED_IDLE) would wait its turn for seconds
+ * (test/unit/passwords checks the priorities).
  */
 export const FAST_ARGON2 = { ARGON2_MEMORY: '256', ARGON2_ITERATIONS: '1', ARGON2_PARALLELISM: '1', ARGON2_NICE: '0' };
 
