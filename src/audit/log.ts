@@ -80,6 +80,8 @@ export interface AuditEvent {
  * millisecond (a password change and the sessions it ends) keep their order.
  */
 let sequence = 0;
+const orderedId = (now: number): string =>
+  `${now.toString(36).padStart(9, '0')}-${(sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomUUID().slice(0, 8)}`;
 
 const insertEvent = prepared((db, arg: Arg<AuditEventsTable>) =>
   db.insertInto('audit_events').values({
@@ -93,8 +95,6 @@ const insertEvent = prepared((db, arg: Arg<AuditEventsTable>) =>
     details: arg('details'),
   }),
 );
-const orderedId = (now: number): string =>
-  `${now.toString(36).padStart(9, '0')}-${(sequence++ % 1_679_616).toString(36).padStart(4, '0')}-${randomUUID().slice(0, 8)}`;
 
 export class AuditLog {
   constructor(

@@ -10,7 +10,7 @@
  * another bundle). V8 refuses a cache made by another V8 or with other flags, and the
  * bundle is then compiled as usual. `NODE_DEBUG=bastion` says which happened.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +42,13 @@ function compile(): vm.Script {
 }
 
 const script = compile();
-if (writeCache) process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
+if (writeCache) {
+  // written whole, then renamed: a start at the same moment reads the old file or the new one
+  process.once('exit', () => {
+    writeFileSync(`${cacheFile}.${process.pid}`, script.createCachedData());
+    renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  });
+}
 const module = { exports: {} };
 (script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void).call(
   module.exports,

@@ -1,8 +1,8 @@
 /**
  * Queries of the hot paths (refresh rotation, login, the auth flood counter), built and
  * compiled once per database and then only run. Kysely builds an immutable tree for a query
- * and compiles it to SQL on every call; on a refresh rotation that was about a sixth of
- * the request's CPU (issue #10), for queries whose SQL never changes.
+ * and compiles it to SQL on every call, for queries whose SQL never changes: on a refresh
+ * rotation that was about a third of the request's CPU (issue #10).
  *
  * The builder marks where each value goes with a placeholder (`arg('name')`); compiling
  * turns a placeholder into a bound parameter like any other value, so the SQL text is the
