@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { debuglog } from 'node:util';
 import vm from 'node:vm';
 
-/** the hash of bastion.bundle.js, set by scripts/bundle.ts */
+/** a hash of bastion.bundle.js and of the node flags its cache is made under, set by scripts/bundle.ts */
 declare const BASTION_BUNDLE_ID: string;
 
 const here = dirname(fileURLToPath(import.meta.url));
