@@ -2,10 +2,10 @@
  * `npx tsx bench/startup.ts [runs]`: how long `bastion serve` takes from spawn to its first
  * 200 on GET /healthz, and its resident memory (VmRSS) after 2 s idle. Each way of starting
  * runs `runs` times (default 3) on a fresh temporary SQLite file, LOG_LEVEL=warn; the table
- * shows the median. Needs dist/ (`npm run build`). Linux only (/proc).
+ * shows the median. Needs dist/ (`npm run build`). Linux only (/proc). Each way runs with
+ * the node flags of `npm start`:
  *
- *   bundled    node dist/bin/bastion.mjs serve      (npm start, the bastion bin: one esbuild bundle)
- * each with the node flags of `npm start`
+ *   bundled    node dist/bin/bastion.mjs serve      (npm start, the bastion bin: one esbuild bundle, from its code cache)
  *   compiled   node dist/cli/main.js serve          (tsc's output, file by file: how npm start ran before the bundle)
  *   tsx        node --import tsx src/cli/main.ts serve   (how npm start ran before)
  *

@@ -128,10 +128,10 @@ const freePort = () =>
  * it for /healthz and an API route, and stops it: at exit it writes its code cache. Returns
  * why it failed, or null.
  */
-async function writeCodeCache(bin: string, cacheFile: string): Promise<string | null> {
+async function writeCodeCache(bin: string, nodeFlags: readonly string[], cacheFile: string): Promise<string | null> {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-code-cache-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [...startNodeFlags(), bin, 'serve'], {
+  const child = spawn(process.execPath, [...nodeFlags, bin, 'serve'], {
     cwd: dir,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -172,7 +172,8 @@ async function writeCodeCache(bin: string, cacheFile: string): Promise<string | 
 export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string> {
   const main = await bundleMain();
   // the cache belongs to this bundle under these flags (V8 refuses it under others)
-  const id = createHash('sha256').update(main.code).update(`\0${startNodeFlags().join(' ')}`).digest('hex').slice(0, 16);
+  const nodeFlags = startNodeFlags();
+  const id = createHash('sha256').update(main.code).update(`\0${nodeFlags.join(' ')}`).digest('hex').slice(0, 16);
   mkdirSync(outdir, { recursive: true });
   writeFileSync(join(outdir, BUNDLE), main.code);
   writeFileSync(join(outdir, `${BUNDLE}.map`), main.map);
@@ -186,7 +187,7 @@ export async function bundleCli(outdir = join(ROOT, 'dist/bin')): Promise<string
   }
   const cacheFile = join(outdir, `bastion.bundle.${id}.cache`);
   if (!existsSync(cacheFile)) {
-    const failure = await writeCodeCache(bin, cacheFile);
+    const failure = await writeCodeCache(bin, nodeFlags, cacheFile);
     if (failure) console.warn(`bundle: no code cache (Bastion will compile at start-up): ${failure}`);
   }
   // chunks of the ES module builds, once no process started from one can still be about to import them

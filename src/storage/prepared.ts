@@ -47,8 +47,8 @@ export function prepared<A extends object, R>(build: (db: Db, arg: Arg<A>) => Co
     if (!p) plans.set(adapter, (p = plan(db)));
     const { compiled, slots } = p;
     const parameters = compiled.parameters.map((value, i) => {
-      const name = slots[i];
-      return name === null || name === undefined ? value : (args as Record<string, unknown>)[name];
+      const name = slots[i] ?? null;
+      return name === null ? value : (args as Record<string, unknown>)[name];
     });
     return db.executeQuery<R>({ query: compiled.query, queryId: createQueryId(), sql: compiled.sql, parameters });
   };

@@ -32,11 +32,9 @@ export async function insertUser(db: Db, row: NewUserRow, roles: readonly string
 }
 
 // one account by a unique column, and its roles: the lookups of every login and refresh
-const userBy = {
-  id: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('id', '=', arg('value'))),
-  username_key: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('username_key', '=', arg('value'))),
-  email: prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where('email', '=', arg('value'))),
-};
+const userByColumn = (column: 'id' | 'username_key' | 'email') =>
+  prepared((db, arg: Arg<{ value: string }>) => db.selectFrom('users').selectAll().where(column, '=', arg('value')));
+const userBy = { id: userByColumn('id'), username_key: userByColumn('username_key'), email: userByColumn('email') };
 const rolesOf = prepared((db, arg: Arg<{ userId: string }>) =>
   db.selectFrom('user_roles').select('role').where('user_id', '=', arg('userId')).orderBy('role'),
 );
@@ -64,7 +62,7 @@ const allRoles = prepared((db) => db.selectFrom('user_roles').select(['user_id',
 export async function listUsers(db: Db): Promise<UserWithRoles[]> {
   const users = (await allUsers(db, {})).rows;
   const roles = new Map<string, string[]>();
-  for (const { user_id, role } of (await allRoles(db, {})).rows) roles.set(user_id, [...(roles.get(user_id) ?? []), role]);
+  for (const { user_id, role } of (await allRoles(db, {})).rows) (roles.get(user_id) ?? roles.set(user_id, []).get(user_id)!).push(role);
   return users.map((u) => ({ ...u, roles: roles.get(u.id) ?? [] }));
 }
 

@@ -347,7 +347,7 @@ describe('deploy/bastion.service', () => {
       return values.at(-1)!;
     };
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { bastion: string }; scripts: { start: string } };
-    // the unit runs node with the flags `npm start` uses (the young generation's size: memory)
+    // the unit runs node with the flags `npm start` uses (the young generation's size and V8's helper threads: memory)
     assert.equal(one('ExecStart'), `/usr/bin/${pkg.scripts.start.replace(pkg.bin.bastion, `/opt/bastion/${pkg.bin.bastion}`)}`);
     assert.equal(one('User'), 'bastion');
     assert.equal(one('EnvironmentFile'), '/etc/bastion/env');

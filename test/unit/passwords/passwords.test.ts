@@ -33,10 +33,11 @@ test('needsRehash when the parameters change', async () => {
 });
 
 /**
- * The nice value of each thread of this process (Linux /proc, field 19 of stat). A thread
- * may end between the listing and the read (the hasher ends idle threads): it is skipped.
+ * Field `n` (1-based, as in proc(5)) of /proc/self/task/<tid>/stat for each thread of this
+ * process. A thread may end between the listing and the read (the hasher ends idle
+ * threads): it is skipped.
  */
-const threadNices = () =>
+const threadStat = (n: number) =>
   readdirSync('/proc/self/task').flatMap((tid) => {
     let stat: string;
     try {
@@ -45,8 +46,14 @@ const threadNices = () =>
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    // fields from 3 on follow the command name's closing parenthesis
+    return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3])];
   });
+/** each thread's nice value (field 19) */
+const threadNices = () => threadStat(19);
+/** each thread's scheduling policy (field 41: 0 normal, 5 SCHED_IDLE) */
+const threadPolicies = () => threadStat(41);
+const SCHED_IDLE = 5;
 
 test('hashing runs on its own threads at a lower priority, at most `threads` at once, in order', async () => {
   const two = new PasswordHasher(LOW, 2, 19);
@@ -64,19 +71,6 @@ test('hashing runs on its own threads at a lower priority, at most `threads` at 
   }
   await assert.rejects(two.hash('after close'), /closed/);
 });
-
-/** The scheduling policy of each thread of this process (stat field 41: 0 normal, 5 SCHED_IDLE). */
-const threadPolicies = () =>
-  readdirSync('/proc/self/task').flatMap((tid) => {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38])];
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-  });
-const SCHED_IDLE = 5;
 
 test('ARGON2_NICE=idle: the hashing thread moves to SCHED_IDLE at nice 19; the event loop keeps its priority', async () => {
   const hasher = new PasswordHasher(LOW, 1, 'idle');
